@@ -1,0 +1,182 @@
+"""Build the user's model: a factory plus a state_dict, or a TorchScript file.
+
+Weights are loaded with ``torch.load(weights_only=True)`` or safetensors: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gengap_dash.errors import ProjectError
+from gengap_dash.spec import ModelSpec
+
+
+def load_callable(reference: str, *, base: Path, key: str) -> Callable[..., Any]:
+    """Resolve ``'file.py:name'`` (relative to ``base``) or ``'package.module:name'``.
+
+    Raises:
+        ProjectError: the file or module cannot be found or imported, or has no such name.
+    """
+    module_part, _, attribute = reference.rpartition(":")
+    if module_part.endswith(".py"):
+        file = Path(module_part)
+        file = file if file.is_absolute() else (base / file).resolve()
+        if not file.is_file():
+            raise ProjectError(f"{key}: file {file} does not exist.")
+        digest = hashlib.sha1(str(file).encode()).hexdigest()[:12]
+        module_name = f"gengap_user_{file.stem}_{digest}"
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        if spec is None or spec.loader is None:
+            raise ProjectError(f"{key}: {file.name} cannot be imported as Python.")
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(file.parent))
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:  # noqa: BLE001 - the user's code failed
+            raise ProjectError(
+                f"{key}: importing {file.name} raised {type(error).__name__}: {error}"
+            ) from None
+        finally:
+            sys.path.remove(str(file.parent))
+    else:
+        try:
+            module = importlib.import_module(module_part)
+        except Exception as error:  # noqa: BLE001
+            raise ProjectError(
+                f"{key}: module {module_part!r} cannot be imported ({type(error).__name__}: "
+                f"{error})."
+            ) from None
+    target = getattr(module, attribute, None)
+    if not callable(target):
+        raise ProjectError(f"{key}: {module_part} has no callable named {attribute!r}.")
+    return target
+
+
+def build_model(spec: ModelSpec, *, base: Path) -> nn.Module:
+    """Build the model on the CPU in eval mode.
+
+    Raises:
+        ProjectError: the factory fails or returns no ``nn.Module``, or the weights do not load.
+    """
+    if spec.torchscript is not None:
+        if not spec.torchscript.is_file():
+            raise ProjectError(f"model.torchscript: file {spec.torchscript} does not exist.")
+        try:
+            model = torch.jit.load(str(spec.torchscript), map_location="cpu")
+        except Exception as error:  # noqa: BLE001
+            raise ProjectError(
+                f"model.torchscript: {spec.torchscript.name} is not a TorchScript model "
+                f"({_first_line(error)})."
+            ) from None
+        return model.eval()
+    factory = load_callable(spec.factory or "", base=base, key="model.factory")
+    try:
+        model = factory(**dict(spec.kwargs))
+    except Exception as error:  # noqa: BLE001
+        raise ProjectError(
+            f"model.factory {spec.factory} raised {type(error).__name__}: {error}"
+        ) from None
+    if not isinstance(model, nn.Module):
+        raise ProjectError(
+            f"model.factory {spec.factory} returned {type(model).__name__}; expected a "
+            "torch.nn.Module."
+        )
+    if spec.weights is not None:
+        state = load_state_dict(spec.weights)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise ProjectError(
+                f"model.weights {spec.weights.name} does not fit {spec.factory}: "
+                f"{_summarise_state_dict_error(str(error))}"
+            ) from None
+    return model.eval()
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Load a state_dict safely (``weights_only=True`` or safetensors)."""
+    if not path.is_file():
+        raise ProjectError(f"model.weights: file {path} does not exist.")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001
+        raise ProjectError(
+            f"model.weights: {path.name} could not be loaded as a state_dict "
+            f"({_first_line(error)})."
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ProjectError(
+            f"model.weights: {path.name} holds {type(state).__name__}; expected a state_dict "
+            "(a mapping of parameter names to tensors, as saved by torch.save(model.state_dict()))."
+        )
+    return state
+
+
+def weights_digest(spec: ModelSpec) -> str:
+    """A content hash of the model's weights (or TorchScript file)."""
+    path = spec.torchscript or spec.weights
+    digest = hashlib.blake2b(digest_size=16)
+    if path is not None and path.is_file():
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def find_embedding_layer(model: nn.Module, name: str | None) -> tuple[nn.Module, str, bool]:
+    """The module whose features are the embedding.
+
+    Returns:
+        ``(module, name, use_input)``: the named module's output, or by default the input of the
+        last ``nn.Linear`` (``use_input`` is True then).
+
+    Raises:
+        ProjectError: the named layer does not exist, or the model has no ``nn.Linear``.
+    """
+    modules = dict(model.named_modules())
+    if name is not None:
+        if name not in modules:
+            candidates = [n for n in modules if n][:15]
+            raise ProjectError(
+                f"model.embedding_layer {name!r} is not a layer of the model; layers include "
+                f"{', '.join(candidates)}."
+            )
+        return modules[name], name, False
+    linear = [(n, m) for n, m in modules.items() if isinstance(m, nn.Linear)]
+    if not linear:
+        raise ProjectError(
+            "The model has no nn.Linear layer, so no default embedding; set model.embedding_layer."
+        )
+    layer_name, layer = linear[-1]
+    return layer, layer_name, True
+
+
+def has_convolutions(model: nn.Module) -> bool:
+    """Whether the model has 2-D convolutions (where ``channels_last`` can help)."""
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def _summarise_state_dict_error(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " ".join(lines[1:3])[:400] if len(lines) > 1 else message[:400]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

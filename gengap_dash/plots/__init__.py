@@ -1,0 +1,1 @@
+"""Figure functions: analysis results in, ``plotly.graph_objects.Figure`` out."""

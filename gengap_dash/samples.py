@@ -1,0 +1,225 @@
+"""Turn a split's table into model inputs.
+
+Images come from a column of file paths (relative to the table) or of pixel arrays; tabular
+inputs from feature columns. Without a user transform the whole split is converted at once
+(vectorised); with one, each raw sample goes through it, as its contract says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from gengap_dash.errors import ProjectError
+from gengap_dash.model_loading import load_callable
+from gengap_dash.spec import InputsSpec, ProjectSpec
+
+RawSample = np.ndarray
+Transform = Callable[[RawSample], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SampleSource:
+    """Model inputs of one split: a ready tensor, or a dataset of per-sample tensors."""
+
+    n_samples: int
+    tensor: torch.Tensor | None = None
+    dataset: Dataset | None = None
+
+
+def input_columns(spec: ProjectSpec, available: Sequence[str]) -> list[str]:
+    """The table columns the model's inputs are read from."""
+    inputs = _require_inputs(spec)
+    if inputs.kind == "image":
+        return [inputs.column or ""]
+    if inputs.features is not None:
+        return list(inputs.features)
+    reserved = {spec.label, spec.id_column, spec.time_column, *spec.metadata}
+    return [c for c in available if c not in reserved]
+
+
+def default_image_transform(image: RawSample) -> torch.Tensor:
+    """``uint8`` HxW or HxWxC -> float ``(C, H, W)`` in [0, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).float().div_(255.0)
+    return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
+
+def build_sample_source(
+    frame: pd.DataFrame, spec: ProjectSpec, *, table_path: Path
+) -> SampleSource:
+    """Model inputs for the rows of ``frame`` (a split table read from ``table_path``).
+
+    Raises:
+        ProjectError: a missing or non-numeric feature column, a pixel array of the wrong size, or
+            an image file that is missing or corrupt; the message names the file, column and row.
+    """
+    inputs = _require_inputs(spec)
+    transform = (
+        load_callable(inputs.transform, base=spec.directory, key="inputs.transform")
+        if inputs.transform
+        else None
+    )
+    where = table_path.name
+    if inputs.kind == "tabular":
+        columns = input_columns(spec, list(frame.columns))
+        features = _feature_matrix(frame, columns, where=where)
+        if transform is None:
+            return SampleSource(len(frame), tensor=torch.from_numpy(features))
+        return SampleSource(len(frame), dataset=_TransformedSamples(features, transform, where))
+    column = inputs.column or ""
+    if column not in frame.columns:
+        raise ProjectError(f"Table {where}: image column {column!r} is missing.")
+    values = frame[column]
+    if len(values) and isinstance(values.iloc[0], str):
+        loader = _ImageFiles(values.tolist(), table_path.parent, where, transform)
+        return SampleSource(len(frame), dataset=loader)
+    images = _pixel_arrays(values, inputs.image_shape, where=where, column=column)
+    if transform is None:
+        batch = torch.from_numpy(images).float().div_(255.0)
+        batch = batch.unsqueeze(1) if batch.ndim == 3 else batch.permute(0, 3, 1, 2)
+        return SampleSource(len(frame), tensor=batch.contiguous())
+    return SampleSource(len(frame), dataset=_TransformedSamples(images, transform, where))
+
+
+def _require_inputs(spec: ProjectSpec) -> InputsSpec:
+    if spec.inputs is None:
+        raise ProjectError(f"{spec.path.name}: key `inputs` is missing.")
+    return spec.inputs
+
+
+def _feature_matrix(frame: pd.DataFrame, columns: list[str], *, where: str) -> np.ndarray:
+    if not columns:
+        raise ProjectError(f"Table {where}: no feature columns; list them under inputs.features.")
+    for column in columns:
+        if column not in frame.columns:
+            raise ProjectError(f"Table {where}: feature column {column!r} is missing.")
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise ProjectError(
+                f"Table {where}: feature column {column!r} is not numeric (e.g. "
+                f"{frame[column].iloc[0]!r}); encode it as numbers or leave it out of "
+                "inputs.features."
+            )
+    features = frame[columns].to_numpy(dtype=np.float32)
+    bad = ~np.isfinite(features)
+    if bad.any():
+        row, col = (int(v[0]) for v in np.nonzero(bad))
+        raise ProjectError(
+            f"Table {where}: feature column {columns[col]!r} has a missing or infinite value in "
+            f"row {row} ({int(bad.any(axis=1).sum())} rows in all)."
+        )
+    return np.ascontiguousarray(features)
+
+
+def _pixel_arrays(
+    values: pd.Series, shape: tuple[int, ...] | None, *, where: str, column: str
+) -> np.ndarray:
+    arrays = []
+    for row, cell in enumerate(values):
+        if cell is None:
+            raise ProjectError(f"Table {where}: column {column!r} is empty in row {row}.")
+        array = np.asarray(cell)
+        if array.dtype == object:
+            array = np.stack([np.asarray(part) for part in array])
+        if shape is not None:
+            if array.size != int(np.prod(shape)):
+                raise ProjectError(
+                    f"Table {where}: column {column!r} row {row} has {array.size} values; "
+                    f"inputs.image_shape {list(shape)} needs {int(np.prod(shape))}."
+                )
+            array = array.reshape(shape)
+        if array.ndim not in (2, 3):
+            raise ProjectError(
+                f"Table {where}: column {column!r} row {row} has shape {array.shape}; expected "
+                "HxW or HxWxC pixels (or set inputs.image_shape for flat arrays)."
+            )
+        arrays.append(array)
+    try:
+        stacked = np.stack(arrays)
+    except ValueError:
+        raise ProjectError(
+            f"Table {where}: images in column {column!r} have different shapes; expected one "
+            "shape for the whole split."
+        ) from None
+    if stacked.dtype != np.uint8:
+        if (
+            not np.issubdtype(stacked.dtype, np.number)
+            or np.any(stacked < 0)
+            or np.any(stacked > 255)
+            or np.any(stacked != np.round(stacked))
+        ):
+            raise ProjectError(
+                f"Table {where}: pixels in column {column!r} must be whole numbers 0..255 (uint8)."
+            )
+        stacked = stacked.astype(np.uint8)
+    return stacked
+
+
+class _TransformedSamples(Dataset):
+    def __init__(self, samples: np.ndarray, transform: Transform, where: str) -> None:
+        self.samples = samples
+        self.transform = transform
+        self.where = where
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return _apply(self.transform, self.samples[index], self.where, index)
+
+
+class _ImageFiles(Dataset):
+    def __init__(
+        self, paths: list[str], base: Path, where: str, transform: Transform | None
+    ) -> None:
+        self.paths = paths
+        self.base = base
+        self.where = where
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        from PIL import Image, UnidentifiedImageError
+
+        path = Path(self.paths[index])
+        path = path if path.is_absolute() else self.base / path
+        try:
+            with Image.open(path) as image:
+                image.load()
+                if image.mode not in ("L", "RGB"):
+                    image = image.convert("RGB")
+                pixels = np.asarray(image, dtype=np.uint8)
+        except FileNotFoundError:
+            raise ProjectError(
+                f"Table {self.where}: image {path} (row {index}) does not exist."
+            ) from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            raise ProjectError(
+                f"Table {self.where}: image {path.name} (row {index}) is corrupt or not an "
+                f"image ({error})."
+            ) from None
+        if self.transform is None:
+            return default_image_transform(pixels)
+        return _apply(self.transform, pixels, self.where, index)
+
+
+def _apply(transform: Transform, sample: RawSample, where: str, index: int) -> torch.Tensor:
+    try:
+        result = transform(sample)
+    except Exception as error:  # noqa: BLE001 - the user's transform failed
+        raise ProjectError(
+            f"inputs.transform raised {type(error).__name__} on row {index} of {where}: {error}"
+        ) from None
+    if not isinstance(result, torch.Tensor):
+        raise ProjectError(
+            f"inputs.transform returned {type(result).__name__} for row {index} of {where}; "
+            "expected a torch.Tensor."
+        )
+    return result
