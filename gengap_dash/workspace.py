@@ -378,6 +378,8 @@ class Workspace:
                 )
             if inputs.kind == "tabular" and inputs.features is None:
                 parts["inputs"]["features"] = self._default_features(spec_split.path)
+            if inputs.kind == "image" and inputs.column:
+                parts["image_files"] = _image_files_fingerprint(spec_split.path, inputs.column)
         return parts
 
     def _default_features(self, table_path: Path) -> list[str]:
@@ -392,6 +394,35 @@ class Workspace:
         if not resolved.is_file():
             raise ProjectError(f"File {resolved} does not exist.")
         return self._memo.file_digest(resolved)
+
+
+def _image_files_fingerprint(table_path: Path, column: str) -> str | None:
+    """Size and modification time of every image a path column names (None for pixel arrays)."""
+    import hashlib
+
+    if table_path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(table_path)
+        if column not in schema.names:
+            return None
+        kind = schema.field(column).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            return None
+    values = read_table(table_path, columns=[column])[column]
+    if len(values) == 0 or not isinstance(values.iloc[0], str):
+        return None
+    digest = hashlib.blake2b(digest_size=20)
+    for text in values:
+        path = Path(text)
+        path = path if path.is_absolute() else table_path.parent / path
+        try:
+            stat = path.stat()
+            digest.update(f"{text}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{text}|missing\n".encode())
+    return digest.hexdigest()
 
 
 def _column_role(spec: ProjectSpec, column: str) -> str:

@@ -1,0 +1,1 @@
+"""Streamlit glue shared by the pages: the only part of gengap_dash that imports Streamlit."""

@@ -1,0 +1,74 @@
+"""The cached workspace: opened once per project and server, inference shown with progress."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from gengap_dash.errors import ProjectError
+from gengap_dash.ui.project import project_picker
+from gengap_dash.workspace import Workspace
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _open_workspace(path: str, _modified: float) -> Workspace:
+    """One workspace per project file version (the file's mtime is part of the key)."""
+    return Workspace.from_file(path)
+
+
+def current_workspace() -> Workspace:
+    """The session's workspace with every split loaded; stops the page with ``st.error`` on bad
+    input (the message names the file, key or column)."""
+    path = project_picker()
+    try:
+        resolved = path / "project.yaml" if path.is_dir() else path
+        modified = resolved.stat().st_mtime if resolved.is_file() else 0.0
+        workspace = _open_workspace(str(path), modified)
+        missing = workspace.missing_splits()
+        if missing:
+            _compute_with_progress(workspace, missing)
+        else:
+            workspace.compute()
+    except ProjectError as error:
+        st.error(f"**This project cannot be opened.** {error}")
+        st.caption(
+            "Fix the project file (see docs/project-file.md) or pick another project in the "
+            "sidebar. Nothing was written to the cache for the failing split."
+        )
+        st.stop()
+    _sidebar_summary(workspace, resolved)
+    return workspace
+
+
+def _compute_with_progress(workspace: Workspace, missing: list[str]) -> None:
+    started = time.perf_counter()
+    with st.status(
+        f"Running the model once on {len(missing)} split(s); later visits load from the cache.",
+        expanded=True,
+    ) as status:
+        bar = st.progress(0.0, text="Starting inference")
+        order = {name: index for index, name in enumerate(missing)}
+
+        def report(split: str, done: int, total: int) -> None:
+            index = order.get(split, 0)
+            fraction = (index + done / max(total, 1)) / len(missing)
+            bar.progress(min(fraction, 1.0), text=f"{split}: {done:,} of {total:,} samples")
+
+        workspace.compute(progress=report)
+        status.update(
+            label=f"Inference done in {time.perf_counter() - started:.1f} s and cached.",
+            state="complete",
+            expanded=False,
+        )
+
+
+def _sidebar_summary(workspace: Workspace, path: Path) -> None:
+    with st.sidebar:
+        st.markdown(f"**{workspace.name}**")
+        roles = workspace.split_roles
+        st.caption(
+            f"{len(roles)} splits · {workspace.n_classes} classes · "
+            + ("model + cached inference" if workspace.has_model else "brought predictions")
+        )
