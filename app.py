@@ -28,5 +28,4 @@ def main() -> None:
     build_navigation().run()
 
 
-if __name__ == "__main__":
-    main()
+main()

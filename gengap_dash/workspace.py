@@ -105,6 +105,12 @@ class Workspace:
             self._keys[split] = hash_key(self._key_parts(split))
         return self._keys[split]
 
+    def fingerprint(self) -> str:
+        """A key that changes whenever any split's outputs or data change (for UI caches)."""
+        parts = {name: self.cache_key(name) for name in self.split_names}
+        parts["project"] = self._digest(self.spec.path) or ""
+        return hash_key(parts)
+
     def is_cached(self, split: str) -> bool:
         """Whether the split's outputs are in memory or in the on-disk cache."""
         return (
@@ -351,7 +357,7 @@ class Workspace:
         spec_split = self.spec.split(split)
         model = self.spec.model
         if model is None or spec_split.path is None:
-            return {"kind": "brought", "split": split}
+            return {"kind": "brought", "split": split, "file": self._digest(self.spec.predictions)}
         parts: dict[str, Any] = {
             "kind": "model-outputs",
             "model": model.fingerprint_fields(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -21,9 +23,33 @@ def explained_chart(figure: go.Figure, *, shows: str, takeaway: str, key: str) -
     st.caption(shows)
 
 
-def verdict_box(text: str, severity: str) -> None:
-    """A coloured call-out for a verdict (``ok``, ``warning`` or ``critical``)."""
-    _SEVERITY_BOX.get(severity, st.info)(_escape_markdown(text))
+_SEVERITY_ICON = {
+    "ok": ":material/check_circle:",
+    "warning": ":material/warning:",
+    "critical": ":material/error:",
+}
+_SEVERITY_COLOR = {"ok": "green", "warning": "orange", "critical": "red"}
+
+
+def verdict_box(text: str, severity: str, *, kind: str = "") -> None:
+    """A coloured call-out for the headline (``ok``, ``warning`` or ``critical``; an
+    ``uncertain`` finding is shown as information, not as good news)."""
+    box = (
+        st.info
+        if kind == "uncertain" and severity == "ok"
+        else _SEVERITY_BOX.get(severity, st.info)
+    )
+    box(_escape_markdown(text), icon=_SEVERITY_ICON.get(severity))
+
+
+def verdict_list(verdicts: Sequence) -> None:
+    """Every finding, one line each, with a coloured icon for its severity."""
+    lines = []
+    for verdict in verdicts:
+        icon = _SEVERITY_ICON.get(verdict.severity, ":material/info:")
+        color = _SEVERITY_COLOR.get(verdict.severity, "blue")
+        lines.append(f"- :{color}[{icon}] {_escape_markdown(verdict.text)}")
+    st.markdown("\n".join(lines))
 
 
 def _escape_markdown(text: str) -> str:

@@ -1,0 +1,95 @@
+"""Gap scorecard: how big is the generalization gap, where is it, and what kind is it?"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from gengap_dash.metrics import SCORECARD_METRICS
+from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure
+from gengap_dash.plots.style import split_colors
+from gengap_dash.presentation import SEVERITY_RANK, accuracy_delta_text, scorecard_table
+from gengap_dash.scorecard import gap_chart_takeaway, metric_chart_takeaway
+from gengap_dash.ui.analysis import scorecard_for
+from gengap_dash.ui.layout import explained_chart, page_header, verdict_box, verdict_list
+from gengap_dash.ui.workspace import current_workspace
+
+workspace = current_workspace()
+page_header(
+    f"Gap scorecard · {workspace.name}",
+    "How much worse is the model away from its training data, where, and is it overfitting, "
+    "underfitting or distribution shift?",
+)
+if workspace.spec.description:
+    st.caption(workspace.spec.description)
+
+scorecard = scorecard_for(workspace)
+colors = split_colors(workspace.split_roles)
+
+verdicts = scorecard.verdicts()
+worst = max(verdicts, key=lambda v: SEVERITY_RANK[v.severity], default=None)
+verdict_box(
+    scorecard.headline(), worst.severity if worst else "ok", kind=worst.kind if worst else ""
+)
+verdict_list(verdicts)
+
+cards_per_row = 4
+for start in range(0, len(scorecard.splits), cards_per_row):
+    row = st.columns(cards_per_row)
+    for column, split in zip(row, scorecard.splits[start : start + cards_per_row], strict=False):
+        column.metric(
+            split.name,
+            f"{100 * split.metrics['accuracy'].value:.1f}%",
+            accuracy_delta_text(scorecard, split.name),
+            help=f"Accuracy on {split.name} (role: {split.role}, n = {split.n:,}).",
+            border=True,
+        )
+
+labels = {definition.label: definition.name for definition in SCORECARD_METRICS}
+chosen = st.segmented_control(
+    "Metric", list(labels), default="Accuracy", key="overview_metric",
+    help="Every chart and sentence below follows this metric.",
+)  # fmt: skip
+metric = labels.get(chosen or "Accuracy", "accuracy")
+definition = next(d for d in SCORECARD_METRICS if d.name == metric)
+
+left, right = st.columns(2)
+with left:
+    explained_chart(
+        metric_by_split_figure(scorecard, metric, colors=colors),
+        shows=f"{definition.label} on every split with its 95% bootstrap interval (the bar "
+        "around each dot). Dashed lines mark the train and validation levels. "
+        + definition.description,
+        takeaway=metric_chart_takeaway(scorecard, metric=metric),
+        key="overview_metric_chart",
+    )
+with right:
+    gap_reference = st.radio(
+        "Compare against", ["validation", "train"], horizontal=True, key="overview_reference",
+        help="Validation shows what the model loses beyond held-out data; train shows the whole "
+        "generalization gap.",
+    )  # fmt: skip
+    explained_chart(
+        gap_figure(scorecard, metric, reference=gap_reference, colors=colors),
+        shows=f"How much worse each split is than {gap_reference} on {definition.label.lower()}, "
+        "with its 95% interval. Bars whose interval stays clear of zero are real differences, "
+        "not sampling noise.",
+        takeaway=gap_chart_takeaway(scorecard, metric=metric, reference=gap_reference),
+        key="overview_gap_chart",
+    )
+
+st.subheader("Scorecard")
+st.dataframe(scorecard_table(scorecard), hide_index=True, width="stretch")
+st.caption(
+    f"Values with 95% bootstrap intervals ({scorecard.n_resamples:,} resamples, seed "
+    f"{scorecard.seed}). Drops are in accuracy points, positive = worse than the reference. "
+    "Definitions and verdict thresholds: docs/scorecard.md."
+)
+with st.expander("How to read this page"):
+    for item in SCORECARD_METRICS:
+        st.markdown(f"- **{item.label}**: {item.description}")
+    st.markdown(
+        "- **Overfitting** means the model does much better on its training data than on "
+        "held-out validation data. **Shift** means held-out data that differs from the "
+        "training distribution (rotated, blurred, field data) scores lower than the test set, "
+        "which comes from the training distribution."
+    )
