@@ -7,15 +7,16 @@ from pathlib import Path
 
 import streamlit as st
 
+from gengap_dash.cache import default_cache_dir
 from gengap_dash.errors import ProjectError
 from gengap_dash.ui.project import project_picker
 from gengap_dash.workspace import Workspace
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _open_workspace(path: str, _modified: float) -> Workspace:
-    """One workspace per project file version (the file's mtime is part of the key)."""
-    return Workspace.from_file(path)
+def _open_workspace(path: str, _modified: float, cache_dir: str) -> Workspace:
+    """One workspace per project file version and cache folder (the file's mtime is in the key)."""
+    return Workspace.from_file(path, cache_dir=cache_dir)
 
 
 def current_workspace() -> Workspace:
@@ -25,7 +26,7 @@ def current_workspace() -> Workspace:
     try:
         resolved = path / "project.yaml" if path.is_dir() else path
         modified = resolved.stat().st_mtime if resolved.is_file() else 0.0
-        workspace = _open_workspace(str(path), modified)
+        workspace = _open_workspace(str(path), modified, str(default_cache_dir()))
         missing = workspace.missing_splits()
         if missing:
             _compute_with_progress(workspace, missing)

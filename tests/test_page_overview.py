@@ -1,0 +1,88 @@
+"""The overview page (gap scorecard) in AppTest, on the sample project and the tabular project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gengap_dash.presentation import scorecard_table
+from gengap_dash.scorecard import compute_scorecard, gap_chart_takeaway
+from gengap_dash.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data" / "digits" / "project.yaml"
+
+
+def open_app(project: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("GENGAP_PROJECT", str(project))
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    return app.run()
+
+
+def expected_scorecard(project: Path, cache_dir: Path):
+    workspace = Workspace.from_file(project, cache_dir=cache_dir)
+    return workspace, compute_scorecard(workspace.split_data(), n_resamples=1000, seed=0)
+
+
+@pytest.mark.parametrize("which", ["sample", "tabular"])
+def test_overview_shows_the_scorecard_computed_by_the_library(
+    which: str, tabular_project: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = SAMPLE if which == "sample" else tabular_project
+    app = open_app(project, monkeypatch)
+    assert not app.exception
+    assert not [box for box in app.error if "cannot be opened" in box.value]
+    workspace, scorecard = expected_scorecard(project, cache_dir)
+    headline = app.error or app.warning or app.success or app.info
+    assert headline[0].value.replace("\\", "") == scorecard.headline()
+    assert app.title[0].value.endswith(workspace.name)
+
+    shown = {metric.label: metric.value for metric in app.metric}
+    for split in scorecard.splits:
+        assert shown[split.name] == f"{100 * split.metrics['accuracy'].value:.1f}%"
+
+    markdown = "\n".join(block.value for block in app.markdown)
+    for verdict in scorecard.verdicts():
+        assert verdict.text.split(":")[0] in markdown
+    assert len(app.get("plotly_chart")) == 2
+    table = app.dataframe[0].value
+    assert list(table["Split"]) == list(workspace.split_names)
+    assert table.equals(scorecard_table(scorecard))
+
+
+def test_overview_reference_switch_changes_the_gap_takeaway(
+    tabular_project: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_app(tabular_project, monkeypatch)
+    before = [block.value for block in app.markdown if "What to take from it" in block.value]
+    app.radio(key="overview_reference").set_value("train").run()
+    after = [block.value for block in app.markdown if "What to take from it" in block.value]
+    assert not app.exception
+    assert before[1] != after[1]
+    _, scorecard = expected_scorecard(tabular_project, cache_dir)
+    expected = gap_chart_takeaway(scorecard, metric="accuracy", reference="train")
+    assert after[1].replace("\\", "").endswith(expected)
+
+
+def test_a_broken_project_file_is_reported_with_st_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "project.yaml"
+    broken.write_text("name: x\nsplits: [unclosed\n")
+    app = open_app(broken, monkeypatch)
+    assert not app.exception
+    assert len(app.error) == 1
+    assert "project.yaml is not valid YAML" in app.error[0].value
+    assert not app.get("plotly_chart")
+
+
+def test_the_sidebar_switches_project(
+    tabular_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_app(SAMPLE, monkeypatch)
+    app.text_input(key="gengap_project_input").set_value(str(tabular_project)).run()
+    assert not app.exception
+    assert app.title[0].value.endswith("Wine MLP")
+    assert {metric.label for metric in app.metric} == {"train", "val", "test", "noisy"}
