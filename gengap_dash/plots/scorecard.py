@@ -1,0 +1,390 @@
+"""Scorecard figures: each metric per split, the gap per split, and all gaps at once.
+
+Every function takes a computed ``gengap_dash.scorecard.Scorecard`` and only draws it: values,
+intervals, statuses and severities all come from the scorecard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+
+from gengap_dash.bootstrap import Estimate
+from gengap_dash.metrics import SCORECARD_METRICS, MetricDefinition, get_metric
+from gengap_dash.plots.style import BAD, GOOD, NEUTRAL, apply_layout, split_colors
+from gengap_dash.scorecard import GAP_THRESHOLDS, GapAssessment, GapReference, Scorecard
+
+WARNING_COLOR = "#f4a261"
+UNCERTAIN_COLOR = "#c5cad3"
+
+_STATUS_GROUPS: tuple[tuple[str, str, str], ...] = (
+    # (group key, legend name, colour)
+    ("critical", "Clearly worse: critical", BAD),
+    ("warning", "Clearly worse: warning", WARNING_COLOR),
+    ("uncertain", "Uncertain: interval too wide", UNCERTAIN_COLOR),
+    ("fine", "No clear problem", NEUTRAL),
+)
+
+
+def metric_by_split_figure(
+    scorecard: Scorecard,
+    metric: str = "accuracy",
+    *,
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """The metric on every split as a dot with its interval, with train and validation levels.
+
+    Args:
+        scorecard: the computed scorecard.
+        metric: a metric name from ``gengap_dash.metrics.SCORECARD_METRICS``.
+        colors: split name -> colour (default: ``plots.style.split_colors`` of the roles).
+
+    Returns:
+        A horizontal dot plot, splits top to bottom in project order.
+    """
+    definition = get_metric(metric)
+    colors = dict(colors) if colors is not None else split_colors(scorecard.split_roles)
+    ci = _ci_label(scorecard.confidence)
+    fig = go.Figure()
+    labels = []
+    for split in scorecard.splits:
+        estimate = split.metrics[metric]
+        value, low, high = (definition.scale * v for v in _as_tuple(estimate))
+        label = _split_label(split.name, split.role)
+        labels.append(label)
+        color = colors.get(split.name, NEUTRAL)
+        fig.add_trace(
+            go.Scatter(
+                x=[value],
+                y=[label],
+                mode="markers",
+                name=split.name,
+                showlegend=False,
+                marker={"color": color, "size": 12, "line": {"color": "white", "width": 1}},
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [_nonnegative(high - value)],
+                    "arrayminus": [_nonnegative(value - low)],
+                    "color": color,
+                    "thickness": 2.5,
+                    "width": 6,
+                },
+                hovertemplate=(
+                    f"<b>{split.name}</b> ({split.role})<br>"
+                    f"{definition.label}: {definition.format_value(estimate.value)}<br>"
+                    f"{ci}: {definition.format_value(estimate.low)} to "
+                    f"{definition.format_value(estimate.high)}<br>"
+                    f"n = {split.n:,}<extra></extra>"
+                ),
+            )
+        )
+    for reference, dash in ((scorecard.train, "dot"), (scorecard.validation, "dash")):
+        if reference is None:
+            continue
+        estimate = scorecard.split(reference).metrics[metric]
+        if not np.isfinite(estimate.value):
+            continue
+        color = colors.get(reference, NEUTRAL)
+        if np.isfinite(estimate.low) and np.isfinite(estimate.high):
+            fig.add_vrect(
+                x0=definition.scale * estimate.low,
+                x1=definition.scale * estimate.high,
+                fillcolor=color,
+                opacity=0.08,
+                line_width=0,
+                layer="below",
+            )
+        fig.add_vline(
+            x=definition.scale * estimate.value,
+            line={"color": color, "dash": dash, "width": 1.5},
+            annotation_text=f"{reference} {definition.format_value(estimate.value)}",
+            annotation_position="top",
+            annotation_font={"color": color, "size": 12},
+        )
+    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
+    direction = "higher is better" if definition.higher_is_better else "lower is better"
+    apply_layout(
+        fig,
+        title=f"{definition.label} by split (dot: estimate, bar: {ci})",
+        x_title=f"{definition.axis_label}, {direction}",
+        y_title="Split",
+        height=_height(len(scorecard.splits)),
+    )
+    fig.update_layout(margin={"t": 84})
+    return fig
+
+
+def gap_figure(
+    scorecard: Scorecard,
+    metric: str = "accuracy",
+    *,
+    reference: GapReference = "validation",
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """The gap of every split against a reference split, with intervals, coloured by severity.
+
+    Bars show ``split - reference`` in display units (percentage points for percentages); the
+    axis title says which side is worse; dotted lines mark the warning and critical thresholds.
+
+    Args:
+        scorecard: the computed scorecard.
+        metric: a metric name.
+        reference: ``"validation"``, ``"train"`` or ``"shift_reference"`` (test, else validation).
+        colors: split name -> colour, used for the bar outlines.
+
+    Returns:
+        A horizontal bar chart; a figure with an explanatory note when there is no reference.
+    """
+    definition = get_metric(metric)
+    gaps = scorecard.gaps(reference)
+    reference_name = scorecard.reference_split(reference)
+    colors = dict(colors) if colors is not None else split_colors(scorecard.split_roles)
+    unit = definition.change_unit
+    title = f"{definition.label} gap against {reference_name or reference.replace('_', ' ')}"
+    if reference_name is None or not gaps:
+        message = (
+            f"No {reference.replace('_', ' ')} split in this project, so there is no gap to show."
+            if reference_name is None
+            else f"{reference_name} is the only split: there is nothing to compare."
+        )
+        return _note_figure(message, title=title)
+    ci = _ci_label(scorecard.confidence)
+    reference_scores = scorecard.split(reference_name)
+    order = [split for split in scorecard.splits if split.name in gaps]
+    labels = [_split_label(split.name, split.role) for split in order]
+    groups: dict[str, list[int]] = {key: [] for key, _, _ in _STATUS_GROUPS}
+    assessments: list[GapAssessment] = []
+    for index, split in enumerate(order):
+        assessment = gaps[split.name].assess(metric)
+        assessments.append(assessment)
+        groups[_group(assessment)].append(index)
+    fig = go.Figure()
+    for key, name, color in _STATUS_GROUPS:
+        members = groups[key]
+        if not members:
+            continue
+        values, lows, highs, hovers = [], [], [], []
+        for index in members:
+            split = order[index]
+            gap = gaps[split.name].display(metric)
+            values.append(gap.value)
+            lows.append(_nonnegative(gap.value - gap.low))
+            highs.append(_nonnegative(gap.high - gap.value))
+            hovers.append(
+                f"<b>{split.name}</b> ({split.role})<br>"
+                f"{definition.label} gap vs {reference_name}: {_signed(definition, gap.value)}"
+                f"{' ' + unit if unit else ''}<br>"
+                f"{ci}: {_signed(definition, gap.low)} to {_signed(definition, gap.high)}<br>"
+                f"{split.name} {definition.format_value(split.metrics[metric].value)} vs "
+                f"{reference_name} "
+                f"{definition.format_value(reference_scores.metrics[metric].value)}<br>"
+                f"{name}"
+            )
+        fig.add_trace(
+            go.Bar(
+                x=values,
+                y=[labels[i] for i in members],
+                orientation="h",
+                name=name,
+                marker={
+                    "color": color,
+                    "line": {"color": [colors.get(order[i].name, NEUTRAL) for i in members]},
+                    "pattern": {"shape": "/" if key == "uncertain" else ""},
+                },
+                marker_line_width=2,
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": highs,
+                    "arrayminus": lows,
+                    "color": "#1d2433",
+                    "thickness": 1.5,
+                    "width": 5,
+                },
+                customdata=hovers,
+                hovertemplate="%{customdata}<extra></extra>",
+            )
+        )
+    fig.add_vline(x=0, line={"color": "#1d2433", "width": 1.5})
+    threshold = GAP_THRESHOLDS[metric]
+    sign = -1.0 if definition.higher_is_better else 1.0
+    for level, text in ((threshold.warning, "warning"), (threshold.critical, "critical")):
+        fig.add_vline(
+            x=sign * level,
+            line={"color": BAD if text == "critical" else WARNING_COLOR, "dash": "dot", "width": 1},
+            layer="below",
+            annotation_text=f"{text} threshold",
+            annotation_position="top",
+            annotation_font={"size": 11, "color": "#5c677d"},
+        )
+    arrows = "← worse · better →" if definition.higher_is_better else "← better · worse →"
+    apply_layout(
+        fig,
+        title=f"{title} ({ci} error bars)",
+        x_title=f"{definition.label}: split minus {reference_name} ({unit or 'difference'})"
+        f"   {arrows}",
+        y_title="Split",
+        height=_height(len(order)) + 50,
+    )
+    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
+    fig.update_layout(
+        barmode="overlay",
+        bargap=0.35,
+        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0.0, "xanchor": "left"},
+        margin={"t": 84, "b": 110},
+    )
+    return fig
+
+
+def gap_heatmap_figure(
+    scorecard: Scorecard,
+    *,
+    reference: GapReference = "validation",
+) -> go.Figure:
+    """Every metric's gap against a reference at once: red is worse, green better.
+
+    The colour is the "worse by" amount divided by the metric's critical threshold (clipped to
+    -1..1), so that colours compare across metrics; the cell text is the signed gap.
+
+    Args:
+        scorecard: the computed scorecard.
+        reference: ``"validation"``, ``"train"`` or ``"shift_reference"``.
+    """
+    gaps = scorecard.gaps(reference)
+    reference_name = scorecard.reference_split(reference)
+    title = f"All metrics against {reference_name or reference.replace('_', ' ')}"
+    if reference_name is None or not gaps:
+        message = (
+            f"No {reference.replace('_', ' ')} split in this project, so there is no gap to show."
+            if reference_name is None
+            else f"{reference_name} is the only split: there is nothing to compare."
+        )
+        return _note_figure(message, title=title)
+    ci = _ci_label(scorecard.confidence)
+    order = [split for split in scorecard.splits if split.name in gaps]
+    metrics = SCORECARD_METRICS
+    z, text, hover = [], [], []
+    for split in order:
+        row_z, row_text, row_hover = [], [], []
+        for definition in metrics:
+            assessment = gaps[split.name].assess(definition.name)
+            gap = gaps[split.name].display(definition.name)
+            critical = GAP_THRESHOLDS[definition.name].critical
+            worse = assessment.worse_by.value
+            row_z.append(float(np.clip(worse / critical, -1, 1)) if np.isfinite(worse) else None)
+            mark = " ●" if assessment.status == "worse" else ""
+            row_text.append(f"{_signed(definition, gap.value)}{mark}")
+            unit = definition.change_unit
+            row_hover.append(
+                f"<b>{split.name}</b> vs {reference_name}<br>{definition.label}: "
+                f"{_signed(definition, gap.value)}{' ' + unit if unit else ''}<br>"
+                f"{ci}: {_signed(definition, gap.low)} to {_signed(definition, gap.high)}<br>"
+                f"{_status_words(assessment)}"
+            )
+        z.append(row_z)
+        text.append(row_text)
+        hover.append(row_hover)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[_axis_metric(d) for d in metrics],
+            y=[_split_label(s.name, s.role) for s in order],
+            text=text,
+            texttemplate="%{text}",
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
+            zmin=-1,
+            zmax=1,
+            zmid=0,
+            colorscale=[[0.0, GOOD], [0.5, "#ffffff"], [1.0, BAD]],
+            colorbar={
+                "title": {"text": "Gap", "side": "top"},
+                "tickvals": [-1, 0, 1],
+                "ticktext": ["better", "same", "worse by ≥ critical"],
+            },
+            xgap=2,
+            ygap=2,
+        )
+    )
+    apply_layout(
+        fig,
+        title=f"{title}: split minus {reference_name} (● clearly worse)",
+        x_title="Metric (points for %, nats for NLL)",
+        y_title="Split",
+        height=_height(len(order)),
+    )
+    fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
+    fig.update_xaxes(showgrid=False, side="bottom")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers (presentation only)
+# --------------------------------------------------------------------------------------------
+
+
+def _group(assessment: GapAssessment) -> str:
+    if assessment.status == "worse":
+        return "critical" if assessment.severity == "critical" else "warning"
+    return assessment.status
+
+
+def _status_words(assessment: GapAssessment) -> str:
+    if assessment.status == "worse":
+        return f"Clearly worse ({assessment.severity})"
+    if assessment.status == "uncertain":
+        return "Uncertain: the interval is too wide to tell"
+    return "No clear problem"
+
+
+def _split_label(name: str, role: str) -> str:
+    return name if name == role else f"{name} ({role})"
+
+
+def _axis_metric(definition: MetricDefinition) -> str:
+    direction = "↑" if definition.higher_is_better else "↓"
+    return f"{definition.label} {direction}"
+
+
+def _signed(definition: MetricDefinition, value: float) -> str:
+    """A signed difference in display units: ``-8.6`` / ``+0.120`` (``n/a`` when undefined)."""
+    text = definition.format_change(value, with_unit=False)
+    if text == "n/a" or text.startswith("-") or float(text) == 0.0:
+        return text
+    return "+" + text
+
+
+def _ci_label(confidence: float) -> str:
+    return f"{100 * confidence:g}% CI"
+
+
+def _as_tuple(estimate: Estimate) -> tuple[float, float, float]:
+    return estimate.value, estimate.low, estimate.high
+
+
+def _nonnegative(value: float) -> float:
+    return float(value) if np.isfinite(value) and value > 0 else 0.0
+
+
+def _height(n_rows: int) -> int:
+    return int(max(300, 150 + 46 * n_rows))
+
+
+def _note_figure(message: str, *, title: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 14, "color": "#5c677d"},
+    )
+    apply_layout(fig, title=title, height=240)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig

@@ -1,0 +1,150 @@
+"""The seeded, vectorised bootstrap: determinism, equivalence with a naive loop, coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gengap_dash import bootstrap
+from gengap_dash.bootstrap import (
+    Estimate,
+    difference,
+    estimate,
+    percentile_interval,
+    resample_column_sums,
+)
+
+
+def mean_reducer(sums: np.ndarray, n: int) -> np.ndarray:
+    return np.asarray(sums)[..., 0] / n
+
+
+def naive_column_sums(statistics: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """One resample at a time, drawing the same indices from the same generator."""
+    rng = np.random.default_rng(seed)
+    n = statistics.shape[0]
+    return np.stack(
+        [statistics[rng.integers(0, n, size=n)].sum(axis=0) for _ in range(n_resamples)]
+    )
+
+
+def test_column_sums_equal_a_naive_resample_loop():
+    statistics = np.random.default_rng(0).normal(size=(97, 4))
+    fast = resample_column_sums(statistics, n_resamples=50, rng=np.random.default_rng(5))
+    np.testing.assert_allclose(fast, naive_column_sums(statistics, 50, seed=5), rtol=1e-12)
+
+
+def test_column_sums_do_not_depend_on_the_block_size(monkeypatch):
+    statistics = np.random.default_rng(1).random((300, 3))
+    whole = resample_column_sums(statistics, n_resamples=40, rng=np.random.default_rng(2))
+    monkeypatch.setattr(bootstrap, "_BLOCK_ELEMENTS", 7 * 300)  # 7 replicates per block
+    blocked = resample_column_sums(statistics, n_resamples=40, rng=np.random.default_rng(2))
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12)  # same draws; BLAS may round apart
+
+
+def test_each_resample_draws_n_samples():
+    ones = np.ones((123, 1))
+    sums = resample_column_sums(ones, n_resamples=30, rng=np.random.default_rng(0))
+    assert sums.shape == (30, 1)
+    np.testing.assert_array_equal(sums, 123.0)
+
+
+def test_seeded_determinism_and_seed_sensitivity():
+    statistics = np.random.default_rng(3).random((200, 2))
+    first = resample_column_sums(statistics, n_resamples=20, rng=np.random.default_rng(42))
+    again = resample_column_sums(statistics, n_resamples=20, rng=np.random.default_rng(42))
+    other = resample_column_sums(statistics, n_resamples=20, rng=np.random.default_rng(43))
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_one_dimensional_statistics_are_one_column():
+    values = np.arange(10.0)
+    sums = resample_column_sums(values, n_resamples=3, rng=np.random.default_rng(0))
+    assert sums.shape == (3, 1)
+
+
+def test_empty_sample_gives_zero_sums():
+    sums = resample_column_sums(np.zeros((0, 2)), n_resamples=4, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(sums, np.zeros((4, 2)))
+
+
+def test_estimate_point_value_interval_and_replicates():
+    values = np.random.default_rng(4).normal(loc=2.0, size=400)
+    result, replicates = estimate(
+        values, mean_reducer, n_resamples=300, rng=np.random.default_rng(0)
+    )
+    assert result.value == pytest.approx(values.mean())
+    assert replicates.shape == (300,)
+    assert result.low < result.value < result.high
+    assert (result.low, result.high) == percentile_interval(replicates)
+    assert result.to_dict() == {"value": result.value, "low": result.low, "high": result.high}
+
+
+def test_percentile_interval_known_values_and_nan_handling():
+    replicates = np.arange(1001) / 1000.0
+    low, high = percentile_interval(replicates, confidence=0.95)
+    assert low == pytest.approx(0.025) and high == pytest.approx(0.975)
+    with_nan = np.concatenate([replicates, [np.nan, np.nan]])
+    assert percentile_interval(with_nan) == pytest.approx((low, high))
+    assert all(np.isnan(percentile_interval(np.full(5, np.nan))))
+
+
+def test_difference_value_and_interval():
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    b = np.array([0.5, 0.5, 0.5, 0.5, 0.5])
+    result = difference(3.0, a, 0.5, b, confidence=0.5)
+    assert result == Estimate(2.5, *percentile_interval(a - b, confidence=0.5))
+
+
+def test_error_messages():
+    with pytest.raises(
+        ValueError, match="Expected `n_resamples` to be a positive integer, but got 0"
+    ):
+        resample_column_sums(np.ones((3, 1)), n_resamples=0, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"positive integer, but got 2\.5"):
+        resample_column_sums(np.ones((3, 1)), n_resamples=2.5, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"`statistics` of shape \(n_samples, k\)"):
+        resample_column_sums(np.ones((3, 1, 1)), n_resamples=2, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"Expected `confidence` in \(0, 1\), but got 1.5"):
+        percentile_interval(np.ones(3), confidence=1.5)
+    with pytest.raises(
+        ValueError, match=r"replicates of the same length, but got \(3,\) and \(2,\)"
+    ):
+        difference(0.0, np.ones(3), 0.0, np.ones(2))
+
+
+# --------------------------------------------------------------------------------------------
+# Coverage by simulation: the 95% interval should contain the truth about 95% of the time
+# --------------------------------------------------------------------------------------------
+
+
+def test_interval_coverage_for_a_proportion():
+    truth, n, n_datasets = 0.7, 300, 400
+    rng = np.random.default_rng(2024)
+    covered = 0
+    for index in range(n_datasets):
+        hits = (rng.random(n) < truth).astype(np.float64)
+        result, _ = estimate(
+            hits, mean_reducer, n_resamples=400, rng=np.random.default_rng([7, index])
+        )
+        covered += result.low <= truth <= result.high
+    assert 0.92 <= covered / n_datasets <= 0.98
+
+
+def test_gap_interval_coverage_for_two_independent_samples():
+    p_a, p_b, n, n_datasets = 0.8, 0.7, 300, 400
+    rng = np.random.default_rng(99)
+    covered = 0
+    for index in range(n_datasets):
+        a = (rng.random(n) < p_a).astype(np.float64)
+        b = (rng.random(n) < p_b).astype(np.float64)
+        est_a, rep_a = estimate(
+            a, mean_reducer, n_resamples=400, rng=np.random.default_rng([1, index])
+        )
+        est_b, rep_b = estimate(
+            b, mean_reducer, n_resamples=400, rng=np.random.default_rng([2, index])
+        )
+        gap = difference(est_a.value, rep_a, est_b.value, rep_b)
+        covered += gap.low <= p_a - p_b <= gap.high
+    assert 0.92 <= covered / n_datasets <= 0.98
