@@ -64,8 +64,14 @@ class ArrayCache:
             return None
         try:
             manifest = json.loads(manifest_path.read_text())
+            files = manifest["files"]
+            if manifest.get("schema") != SCHEMA_VERSION or manifest.get("key") != key:
+                raise ValueError("the manifest belongs to another entry")
+            on_disk = {path.stem for path in folder.glob("*.npy")}
+            if not files or set(files) != on_disk:  # an edited manifest lists other files
+                raise ValueError("the manifest does not list the entry's files")
             arrays = {}
-            for name, info in manifest["files"].items():
+            for name, info in files.items():
                 path = folder / f"{name}.npy"
                 data = path.read_bytes()
                 if len(data) != info["bytes"] or _digest(data) != info["blake2b"]:
@@ -161,7 +167,10 @@ class ArrayCache:
 
 
 class FingerprintMemo:
-    """Content hashes of files, remembered by (path, size, mtime) so warm opens skip rehashing."""
+    """Content hashes of files, remembered by path, size, mtime, ctime and inode.
+
+    Warm opens then skip rehashing files that have not changed.
+    """
 
     def __init__(self, root: Path) -> None:
         self.path = root / f"v{SCHEMA_VERSION}" / "fingerprints.json"
@@ -174,7 +183,11 @@ class FingerprintMemo:
     def file_digest(self, path: Path) -> str:
         """The blake2b digest of a file's content."""
         stat = path.stat()
-        token = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        # ctime and inode too: tools that restore mtimes (tar, cp -p, rsync -t) can still not
+        # fake those, so a file replaced by one of the same size and mtime is hashed again
+        token = (
+            f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
+        )
         cached = self._memo.get(token)
         if cached is not None:
             return cached

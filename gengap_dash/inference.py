@@ -60,11 +60,28 @@ def resolve_device(request: str = "auto") -> torch.device:
     try:
         device = torch.device(request)
     except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
         raise ProjectError(
             f"inference.device is {request!r}; expected auto, cpu, cuda, cuda:N or mps."
         ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ProjectError(f"inference.device is {request!r}, but no CUDA GPU is available here.")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ProjectError(
+                f"inference.device is {request!r}, but no CUDA GPU is available here."
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ProjectError(
+                f"inference.device is {request!r}, but this machine has {count} CUDA GPU(s) "
+                f"(cuda:0..cuda:{count - 1})."
+            )
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ProjectError(
+                f"inference.device is {request!r}, but MPS (Apple GPU) is not available here."
+            )
     return device
 
 
@@ -93,6 +110,10 @@ def run_inference(
     Raises:
         ProjectError: the model fails on the inputs, or returns non-finite logits.
     """
+    if source.n_samples == 0:
+        raise ProjectError(
+            f"The table of split {where!r} has no rows; nothing to run the model on."
+        )
     device = resolve_device(settings.device)
     is_script = isinstance(model, torch.jit.ScriptModule)
     use_channels_last = (
@@ -118,12 +139,17 @@ def run_inference(
                 "give the model as a factory + state_dict) to enable the feature-space views."
             )
     elif capture_embeddings:
-        layer, _, use_input = find_embedding_layer(model, embedding_layer)
-        if use_input:
+        try:
+            layer, _, use_input = find_embedding_layer(model, embedding_layer)
+        except ProjectError as error:
+            if embedding_layer is not None:  # a layer the user named must exist
+                raise
+            layer, use_input, embedding_note = None, False, str(error)
+        if layer is not None and use_input:
             handle = layer.register_forward_pre_hook(
                 lambda _module, args: captured.append(args[0].flatten(1))
             )
-        else:
+        elif layer is not None:
             handle = layer.register_forward_hook(
                 lambda _module, _args, output: captured.append(_first_tensor(output).flatten(1))
             )
@@ -189,9 +215,36 @@ def _batches(source: SampleSource, settings: InferenceSpec, device: torch.device
         num_workers=settings.num_workers,
         pin_memory=pin,
         persistent_workers=False,
+        collate_fn=_stack,
     )
-    for batch in loader:
+    batches = iter(loader)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except ProjectError as error:  # raised in a worker process: drop torch's traceback
+            raise ProjectError(_worker_message(error)) from None
         yield batch.to(device, non_blocking=pin)
+
+
+def _stack(samples: list[torch.Tensor]) -> torch.Tensor:
+    """``default_collate`` for tensors, with a clear error when their shapes differ."""
+    shapes = list(dict.fromkeys(tuple(sample.shape) for sample in samples))
+    if len(shapes) > 1:
+        raise ProjectError(
+            f"The inputs of a split have different shapes ({shapes[0]}, {shapes[1]}); every "
+            "sample must have the same shape: resize images in inputs.transform."
+        )
+    return torch.stack(samples)
+
+
+def _worker_message(error: ProjectError) -> str:
+    text = str(error)
+    marker = f"{ProjectError.__module__}.{ProjectError.__qualname__}: "
+    if text.startswith("Caught ") and marker in text:
+        return text.rsplit(marker, 1)[1].strip()
+    return text
 
 
 def _autocast(device: torch.device, precision: str):

@@ -84,7 +84,7 @@ def build_hub_frame(
     if extra is not None:
         for column in extra.columns:
             if column not in frame.columns:
-                frame[column] = extra[column].to_numpy()
+                frame[column] = extra[column].array  # keeps the table's dtype
     return frame
 
 

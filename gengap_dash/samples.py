@@ -34,7 +34,11 @@ class SampleSource:
 
 
 def input_columns(spec: ProjectSpec, available: Sequence[str]) -> list[str]:
-    """The table columns the model's inputs are read from."""
+    """The table columns the model's inputs are read from.
+
+    Without ``inputs.features`` these are the candidates (every column with no other role);
+    :func:`build_sample_source` keeps the numeric ones.
+    """
     inputs = _require_inputs(spec)
     if inputs.kind == "image":
         return [inputs.column or ""]
@@ -46,7 +50,8 @@ def input_columns(spec: ProjectSpec, available: Sequence[str]) -> list[str]:
 
 def default_image_transform(image: RawSample) -> torch.Tensor:
     """``uint8`` HxW or HxWxC -> float ``(C, H, W)`` in [0, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).float().div_(255.0)
+    # a copy: PIL gives read-only arrays, which torch.from_numpy warns about
+    tensor = torch.tensor(np.asarray(image), dtype=torch.float32).div_(255.0)
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
 
 
@@ -66,8 +71,12 @@ def build_sample_source(
         else None
     )
     where = table_path.name
+    if len(frame) == 0:
+        raise ProjectError(f"Table {where} has no rows; a split needs at least one sample.")
     if inputs.kind == "tabular":
         columns = input_columns(spec, list(frame.columns))
+        if inputs.features is None:  # by default, the numeric columns that have no other role
+            columns = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
         features = _feature_matrix(frame, columns, where=where)
         if transform is None:
             return SampleSource(len(frame), tensor=torch.from_numpy(features))
@@ -123,9 +132,13 @@ def _pixel_arrays(
     for row, cell in enumerate(values):
         if cell is None:
             raise ProjectError(f"Table {where}: column {column!r} is empty in row {row}.")
-        array = np.asarray(cell)
-        if array.dtype == object:
-            array = np.stack([np.asarray(part) for part in array])
+        try:
+            array = _dense(cell)
+        except ValueError:
+            raise ProjectError(
+                f"Table {where}: column {column!r} row {row} is not a rectangular array of "
+                "pixels (its rows have different lengths)."
+            ) from None
         if shape is not None:
             if array.size != int(np.prod(shape)):
                 raise ProjectError(
@@ -158,6 +171,14 @@ def _pixel_arrays(
             )
         stacked = stacked.astype(np.uint8)
     return stacked
+
+
+def _dense(cell: object) -> np.ndarray:
+    """A nested cell (lists, or arrays of arrays as Parquet gives them) as one dense array."""
+    array = np.asarray(cell)
+    if array.dtype == object:
+        array = np.stack([_dense(part) for part in array])
+    return array
 
 
 class _TransformedSamples(Dataset):
@@ -195,7 +216,7 @@ class _ImageFiles(Dataset):
                 image.load()
                 if image.mode not in ("L", "RGB"):
                     image = image.convert("RGB")
-                pixels = np.asarray(image, dtype=np.uint8)
+                pixels = np.array(image, dtype=np.uint8)  # writable, for user transforms
         except FileNotFoundError:
             raise ProjectError(
                 f"Table {self.where}: image {path} (row {index}) does not exist."

@@ -330,7 +330,7 @@ def _training_logs(raw: Any, where: str, base: Path) -> TrainingLogsSpec:
         )
     runs = tuple(_resolve(base, str(item)) for item in runs_raw)
     metric_names: dict[str, tuple[str, str]] = {}
-    for raw_name, target in (raw.get("metric_names") or {}).items():
+    for raw_name, target in _optional_mapping(raw, "metric_names", where).items():
         parts = target.split("/") if isinstance(target, str) else target
         if not isinstance(parts, list) or len(parts) != 2:
             raise ProjectError(
@@ -339,7 +339,7 @@ def _training_logs(raw: Any, where: str, base: Path) -> TrainingLogsSpec:
             )
         metric_names[str(raw_name)] = (str(parts[0]), str(parts[1]))
     train_sizes = {}
-    for run, size in (raw.get("train_sizes") or {}).items():
+    for run, size in _optional_mapping(raw, "train_sizes", where).items():
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             raise ProjectError(
                 f"{where}: training_logs.train_sizes.{run} is {size!r}; "
@@ -352,6 +352,16 @@ def _training_logs(raw: Any, where: str, base: Path) -> TrainingLogsSpec:
             f"{where}: training_logs.checkpoint_epoch is {epoch!r}; expected a whole number >= 0."
         )
     return TrainingLogsSpec(runs, metric_names, train_sizes, epoch)
+
+
+def _optional_mapping(raw: dict[str, Any], key: str, where: str) -> dict[Any, Any]:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise ProjectError(
+            f"{where}: training_logs.{key} is {value!r}; expected a mapping "
+            "(e.g. run or column name: value)."
+        )
+    return value
 
 
 def _inference(raw: Any, where: str) -> InferenceSpec:

@@ -73,8 +73,8 @@ def labels_to_indices(
         if not np.all(numbers == np.round(numbers)):
             row = int(np.flatnonzero(numbers != np.round(numbers))[0])
             raise ProjectError(
-                f"{where}: label {numbers[row]!r} in row {row} is not a whole number; expected a "
-                f"class index 0..{n_classes - 1}."
+                f"{where}: label {float(numbers[row])!r} in row {row} is not a whole number; "
+                f"expected a class index 0..{n_classes - 1}."
             )
         indices = numbers.astype(np.int64)
     else:

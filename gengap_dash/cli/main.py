@@ -7,6 +7,7 @@ error (one line; set ``GENGAP_DEBUG=1`` for the traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -53,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("gengap: interrupted; the cache holds only complete entries.\n")
         return 130
+    except BrokenPipeError:  # the reader went away, e.g. `gengap summary --json | head`
+        with contextlib.suppress(OSError, ValueError):  # no error at exit's flush either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_INTERNAL
     except Exception as error:  # noqa: BLE001 - the last line of defence
         if os.environ.get("GENGAP_DEBUG"):
             traceback.print_exc()

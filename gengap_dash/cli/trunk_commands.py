@@ -57,14 +57,22 @@ def open_workspace(arguments: argparse.Namespace, *, progress: bool = True):
         def report(split: str, done: int, total: int) -> None:
             bar = bars.get(split)
             if bar is None:
-                bar = bars[split] = tqdm(
-                    total=total, desc=f"inference {split}", unit="sample", file=sys.stderr
+                bar = bars[split] = tqdm(  # disable=None: bars only on a terminal
+                    total=total,
+                    desc=f"inference {split}",
+                    unit="sample",
+                    file=sys.stderr,
+                    disable=None,
                 )
             bar.update(done - bar.n)
             if done >= total:
                 bar.close()
 
-        workspace.compute(progress=report)
+        try:
+            workspace.compute(progress=report)
+        finally:  # an error message must not land on the line of an open bar
+            for bar in bars.values():
+                bar.close()
     else:
         workspace.compute()
     return workspace
