@@ -47,12 +47,13 @@ def resample_column_sums(
     Returns:
         ``(B, k)`` float64 array: row ``b`` is ``counts_b @ statistics`` where ``counts_b`` are the
         multiplicities of a resample of ``n`` samples drawn with replacement.
+
+    Raises:
+        ValueError: for ``statistics`` that is not 1- or 2-dimensional, or ``n_resamples`` that
+            is not a positive integer (a bool is refused: ``True`` is not a replicate count).
     """
     statistics = _check_statistics(statistics)
-    if not isinstance(n_resamples, int | np.integer) or n_resamples < 1:
-        raise ValueError(
-            f"Expected `n_resamples` to be a positive integer, but got {n_resamples!r}."
-        )
+    _check_resamples(n_resamples)
     n_samples = statistics.shape[0]
     sums = np.empty((n_resamples, statistics.shape[1]), dtype=np.float64)
     if n_samples == 0:
@@ -98,8 +99,14 @@ def estimate(
 
     Returns:
         The estimate and the ``(B,)`` replicate values (kept so that gaps can be bootstrapped).
+
+    Raises:
+        ValueError: for bad ``statistics``, ``n_resamples`` or ``confidence``; all are checked
+            before any resample is drawn, so ``rng`` is left untouched on error.
     """
     statistics = _check_statistics(statistics)
+    _check_resamples(n_resamples)
+    _check_confidence(confidence)  # before drawing, so a bad level costs no resampling
     n_samples = statistics.shape[0]
     value = float(reducer(statistics.sum(axis=0), n_samples))
     replicates = np.asarray(
@@ -141,6 +148,22 @@ def _check_statistics(statistics: np.ndarray) -> np.ndarray:
     return statistics
 
 
+def _check_resamples(n_resamples: int) -> None:
+    # bool is an int subclass: reject it explicitly, or `n_resamples=True` would mean 1 replicate.
+    if (
+        isinstance(n_resamples, bool | np.bool_)
+        or not isinstance(n_resamples, int | np.integer)
+        or n_resamples < 1
+    ):
+        raise ValueError(
+            f"Expected `n_resamples` to be a positive integer, but got {n_resamples!r}."
+        )
+
+
 def _check_confidence(confidence: float) -> None:
-    if not 0.0 < confidence < 1.0:
+    if (
+        isinstance(confidence, bool | np.bool_)
+        or not isinstance(confidence, int | float | np.integer | np.floating)
+        or not 0.0 < confidence < 1.0
+    ):
         raise ValueError(f"Expected `confidence` in (0, 1), but got {confidence!r}.")

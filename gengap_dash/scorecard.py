@@ -76,6 +76,16 @@ UNDERFITTING_MAX_TRAIN_ACCURACY = 0.90
 VERDICT_METRIC = "accuracy"
 """The metric the verdicts are stated in (the one a non-expert reads most easily)."""
 
+OVERFITTING_EVIDENCE_METRICS: tuple[str, ...] = ("nll", "ece")
+"""Metrics that confirm overfitting when the accuracy gap is real but under the threshold.
+
+When validation accuracy is really below train (the interval of the gap excludes zero) but the
+gap is not clearly ``GAP_THRESHOLDS["accuracy"].warning`` points or more (status "uncertain" or
+"fine"), a validation-vs-train gap on any of these metrics that is clearly worse (``assess_gap``
+status ``"worse"``) makes the fit verdict ``overfitting`` with severity ``"warning"``: the model
+is far more confident, or better calibrated, on data it has seen. An accuracy gap whose interval
+includes zero stays "uncertain" or "healthy" whatever these metrics say."""
+
 
 # --------------------------------------------------------------------------------------------
 # Inputs and results
@@ -610,9 +620,12 @@ class _Finding:
 def diagnose(scorecard: Scorecard) -> tuple[Verdict, ...]:
     """Plain-English verdicts computed from the accuracy gaps.
 
-    1. Train vs validation: overfitting when validation is clearly worse (see
+    1. Train vs validation: overfitting when validation accuracy is clearly worse (see
        :func:`assess_gap`); underfitting when train accuracy is below
-       ``UNDERFITTING_MAX_TRAIN_ACCURACY`` without a clear gap; otherwise healthy or uncertain.
+       ``UNDERFITTING_MAX_TRAIN_ACCURACY`` without a clear gap; overfitting (warning) when the
+       accuracy gap is real (interval above zero) but under the threshold and a metric of
+       ``OVERFITTING_EVIDENCE_METRICS`` (NLL, ECE) is clearly worse on validation; otherwise
+       uncertain or healthy.
     2. Every shifted or deployment split vs the shift reference (first test split, else first
        validation split): shift when clearly worse; otherwise healthy or uncertain.
 
@@ -671,8 +684,9 @@ def gap_chart_takeaway(
     metric: str = "accuracy",
     reference: GapReference = "validation",
 ) -> str:
-    """One computed sentence for the gap chart, e.g. "The model loses 31 points of accuracy on
-    rotated, the largest drop; field (deployment) loses 6."."""
+    """One computed sentence for the gap chart that names its reference, e.g. "Against val
+    (validation), the model loses 31 points of accuracy on rotated, the largest drop; field
+    (deployment) loses 6."; a reader who toggles the reference sees which one is shown."""
     definition = get_metric(metric)
     gaps = scorecard.gaps(reference)
     reference_name = scorecard.reference_split(reference)
@@ -681,6 +695,7 @@ def gap_chart_takeaway(
         return f"There is no {reference_word} split, so there is no gap against it to show."
     if not gaps:
         return f"{reference_name} is the only split, so there is no gap to show."
+    reference_label = _split_label(reference_name, scorecard.split(reference_name).role)
     assessments = {name: gap.assess(metric) for name, gap in gaps.items()}
     largest_name = max(
         assessments,
@@ -698,7 +713,7 @@ def gap_chart_takeaway(
             default=float("nan"),
         )
         text = (
-            f"No split is clearly worse than {reference_name} in "
+            f"No split is clearly worse than {reference_label} in "
             f"{_in_sentence(definition.label)}; the "
             f"differences are at most {_short_change(definition, spread)}"
             f"{' points' if definition.unit == 'percent' else ''}"
@@ -710,7 +725,10 @@ def gap_chart_takeaway(
                 f"{'are' if len(unclear) > 1 else 'is'} too wide to tell"
             )
         return text + "."
-    text = f"{_worse_phrase(definition, largest.worse_by.value, first=True)} on {largest_name}, "
+    text = (
+        f"Against {reference_label}, "
+        f"{_worse_phrase(definition, largest.worse_by.value, first=True)} on {largest_name}, "
+    )
     text += f"the largest {'drop' if definition.higher_is_better else 'rise'}"
     extras = [
         f"{name} ({roles[name]}) {_worse_phrase(definition, a.worse_by.value, first=False)}"
@@ -776,7 +794,8 @@ def _findings(scorecard: Scorecard) -> list[_Finding]:
 
 
 def _fit_finding(scorecard: Scorecard) -> _Finding | None:
-    """Overfitting, underfitting or healthy, from train and validation accuracy."""
+    """Overfitting, underfitting, uncertain or healthy, from train and validation accuracy
+    (with ``OVERFITTING_EVIDENCE_METRICS`` as evidence when the accuracy gap is real but small)."""
     if scorecard.train is None:
         return None
     metric = get_metric(VERDICT_METRIC)
@@ -819,6 +838,14 @@ def _fit_finding(scorecard: Scorecard) -> _Finding | None:
         )
         shortfall = 100.0 * (UNDERFITTING_MAX_TRAIN_ACCURACY - train_accuracy.value)
         return _Finding(Verdict("underfitting", "warning", text, train.name), shortfall)
+    evidence = _overfitting_evidence(scorecard, gap)
+    if evidence:
+        text = (
+            f"Overfitting (mild in accuracy): train accuracy {train_text} vs validation "
+            f"{validation_text} (gap {_points(gap.value)} points, {ci} {_interval_points(gap)}), "
+            f"but {_evidence_text(scorecard, evidence)}"
+        )
+        return _Finding(Verdict("overfitting", "warning", text, validation.name), gap.value)
     if assessment.status == "uncertain":
         if gap.value >= threshold:
             text = (
@@ -854,6 +881,45 @@ def _fit_finding(scorecard: Scorecard) -> _Finding | None:
             f"points, within the noise {interval}."
         )
     return _Finding(Verdict("healthy", "ok", text, validation.name), gap.value)
+
+
+def _overfitting_evidence(scorecard: Scorecard, accuracy_gap: Estimate) -> list[str]:
+    """The metrics of ``OVERFITTING_EVIDENCE_METRICS`` that are clearly worse on validation than
+    on train, when the accuracy gap (train - validation, points) calls for them: real (its
+    interval excludes zero) but under the warning threshold. Empty otherwise."""
+    value, low = accuracy_gap.value, accuracy_gap.low
+    if not (math.isfinite(value) and math.isfinite(low)):
+        return []
+    if low <= 0 or value >= GAP_THRESHOLDS[VERDICT_METRIC].warning:
+        return []  # no real drop, or already clearly worse (an overfitting verdict by itself)
+    gaps = scorecard.vs_train[scorecard.validation]
+    return [
+        name
+        for name in OVERFITTING_EVIDENCE_METRICS
+        if name in gaps.metrics and gaps.assess(name).status == "worse"
+    ]
+
+
+def _evidence_text(scorecard: Scorecard, evidence: Sequence[str]) -> str:
+    """``"validation loss is 0.149 against 0.000 on train: ..."`` for the fit verdict."""
+    train = scorecard.split(scorecard.train)
+    validation = scorecard.split(scorecard.validation)
+    nouns = {"nll": "loss", "ece": "calibration error"}
+    parts = []
+    for index, name in enumerate(evidence):
+        definition = get_metric(name)
+        noun = nouns.get(name, _in_sentence(definition.label))
+        values = (
+            f"{definition.format_value(validation.metrics[name].value)} against "
+            f"{definition.format_value(train.metrics[name].value)}"
+        )
+        parts.append(
+            f"validation {noun} is {values} on train" if index == 0 else f"{noun} {values}"
+        )
+    text = " and ".join(parts)
+    if "nll" in evidence:
+        return text + ": the model is far more confident on data it has seen."
+    return text + ": the model's confidence is far better founded on data it has seen."
 
 
 def _shift_finding(scorecard: Scorecard, split: SplitScores) -> _Finding:
@@ -973,13 +1039,19 @@ def _in_sentence(label: str) -> str:
     return label
 
 
+def _split_label(name: str, role: str) -> str:
+    """``"val (validation)"``, or just the name when it is the role (``"train"``)."""
+    return name if name == role else f"{name} ({role})"
+
+
 def _worse_phrase(definition: MetricDefinition, amount: float, *, first: bool) -> str:
-    """``"The model loses 31 points of accuracy"`` / ``"loses 6"`` / ``"NLL rises by 0.850"``."""
+    """``"the model loses 31 points of accuracy"`` / ``"loses 6"`` / ``"NLL rises by 0.850"``
+    (``first`` is the mid-sentence phrase after "Against REFERENCE, ")."""
     size = _short_change(definition, amount)
     if definition.higher_is_better:
         if first:
             unit = " points" if definition.unit == "percent" else ""
-            return f"The model loses {size}{unit} of {_in_sentence(definition.label)}"
+            return f"the model loses {size}{unit} of {_in_sentence(definition.label)}"
         return f"loses {size}"
     if first:
         unit = " points" if definition.unit == "percent" else ""

@@ -114,6 +114,35 @@ def test_error_messages():
         difference(0.0, np.ones(3), 0.0, np.ones(2))
 
 
+@pytest.mark.parametrize("n_resamples", [True, False, np.True_, -3, 2.5, "10", None])
+def test_n_resamples_must_be_a_positive_integer_not_a_bool(n_resamples):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="Expected `n_resamples` to be a positive integer"):
+        resample_column_sums(np.ones((3, 1)), n_resamples=n_resamples, rng=rng)
+    with pytest.raises(ValueError, match="Expected `n_resamples` to be a positive integer"):
+        estimate(np.ones(3), mean_reducer, n_resamples=n_resamples, rng=rng)
+
+
+def test_numpy_integer_resample_counts_are_accepted():
+    sums = resample_column_sums(
+        np.ones((3, 1)), n_resamples=np.int64(4), rng=np.random.default_rng(0)
+    )
+    assert sums.shape == (4, 1)
+
+
+@pytest.mark.parametrize("confidence", [1.5, 0.0, 1.0, -0.5, float("nan"), True, "95%"])
+def test_estimate_checks_confidence_before_resampling(confidence, monkeypatch):
+    def must_not_resample(*args, **kwargs):
+        raise AssertionError("resampled before checking `confidence`")
+
+    monkeypatch.setattr(bootstrap, "resample_column_sums", must_not_resample)
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    with pytest.raises(ValueError, match=r"Expected `confidence` in \(0, 1\), but got"):
+        estimate(np.ones(50), mean_reducer, n_resamples=10, confidence=confidence, rng=rng)
+    assert rng.bit_generator.state == state  # no draw was made
+
+
 # --------------------------------------------------------------------------------------------
 # Coverage by simulation: the 95% interval should contain the truth about 95% of the time
 # --------------------------------------------------------------------------------------------

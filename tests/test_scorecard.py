@@ -23,6 +23,7 @@ from gengap_dash.plots.scorecard import gap_figure, gap_heatmap_figure, metric_b
 from gengap_dash.plots.style import BAD, split_colors
 from gengap_dash.scorecard import (
     GAP_THRESHOLDS,
+    OVERFITTING_EVIDENCE_METRICS,
     UNDERFITTING_MAX_TRAIN_ACCURACY,
     GapScores,
     Scorecard,
@@ -332,13 +333,20 @@ def hand_card(
     vs_shift: dict[str, Estimate] | None = None,
     other: Estimate = OTHER_METRICS,
     train_interval: tuple[float, float] | None = None,
+    split_metrics: dict[str, dict[str, Estimate]] | None = None,
+    train_gaps: dict[str, Estimate] | None = None,
 ) -> Scorecard:
-    """A scorecard with chosen accuracies and accuracy gaps (other metrics: ``other``)."""
+    """A scorecard with chosen accuracies and accuracy gaps (other metrics: ``other``).
+
+    ``split_metrics`` overrides other metrics per split (``{"val": {"nll": ...}}``) and
+    ``train_gaps`` overrides other metrics' gaps in ``vs_train`` (otherwise 0, -0.01 to 0.01).
+    """
     splits = []
     for name, (role, value) in accuracies.items():
         low, high = train_interval if (train_interval and role == "train") else (value, value)
         metrics = {m: other for m in METRIC_NAMES}
         metrics["accuracy"] = Estimate(value, low, high)
+        metrics.update((split_metrics or {}).get(name, {}))
         splits.append(SplitScores(name, role, 1000, metrics))
 
     def first(role):
@@ -347,10 +355,11 @@ def hand_card(
     train, validation = first("train"), first("validation")
     shift_reference = first("test") or validation
 
-    def gaps(given, reference):
+    def gaps(given, reference, overrides=None):
         result = {}
         for name, gap in (given or {}).items():
             metrics = {m: Estimate(0.0, -0.01, 0.01) for m in METRIC_NAMES}
+            metrics.update(overrides or {})
             metrics["accuracy"] = gap
             result[name] = GapScores(
                 name, accuracies[name][0], reference, accuracies[reference][0], metrics
@@ -359,7 +368,7 @@ def hand_card(
 
     return Scorecard(
         splits=tuple(splits),
-        vs_train=gaps(vs_train, train),
+        vs_train=gaps(vs_train, train, train_gaps),
         vs_validation=gaps(vs_validation, validation),
         vs_shift_reference=gaps(vs_shift, shift_reference),
         train=train,
@@ -480,6 +489,139 @@ def test_big_gap_on_low_train_accuracy_is_overfitting_not_underfitting():
     )
     (verdict,) = diagnose(card)
     assert (verdict.kind, verdict.severity) == ("overfitting", "critical")
+
+
+# The sample project: train memorised (100% accuracy, NLL 0.0003), validation 97.5% with NLL 0.149.
+MEMORISED_ACCURACIES = {"train": ("train", 1.0), "val": ("validation", 0.975)}
+MEMORISED_GAP = Estimate(-0.025, -0.040, -0.010)  # 2.5 points (1.0 to 4.0): real, uncertain
+MEMORISED_METRICS = {
+    "train": {"nll": Estimate(0.0003, 0.00025, 0.00039), "ece": Estimate(0.0003, 0.0002, 0.0004)},
+    "val": {"nll": Estimate(0.149, 0.051, 0.275), "ece": Estimate(0.020, 0.008, 0.033)},
+}
+NLL_CLEARLY_WORSE = Estimate(0.149, 0.051, 0.274)  # >= 0.1 nats, interval above 0
+ECE_CLEARLY_WORSE = Estimate(0.080, 0.050, 0.110)  # 8 points, interval above 0
+
+
+def memorised_card(gap: Estimate = MEMORISED_GAP, **train_gaps: Estimate) -> Scorecard:
+    return hand_card(
+        MEMORISED_ACCURACIES,
+        vs_train={"val": gap},
+        split_metrics=MEMORISED_METRICS,
+        train_gaps=train_gaps,
+    )
+
+
+def test_memorised_training_set_is_overfitting_though_the_accuracy_gap_is_small():
+    card = memorised_card(nll=NLL_CLEARLY_WORSE)
+    assert assess_gap(MEMORISED_GAP, metric="accuracy").status == "uncertain"
+    (verdict,) = diagnose(card)
+    assert verdict == Verdict(
+        "overfitting",
+        "warning",
+        "Overfitting (mild in accuracy): train accuracy 100.0% vs validation 97.5% (gap 2.5 "
+        "points, 95% CI 1.0 to 4.0), but validation loss is 0.149 against 0.000 on train: the "
+        "model is far more confident on data it has seen.",
+        "val",
+    )
+    assert card.headline() == verdict.text  # the only problem, so it is the headline
+    assert OVERFITTING_EVIDENCE_METRICS == ("nll", "ece")
+
+
+def test_same_accuracy_gap_without_worse_nll_or_ece_stays_uncertain():
+    for train_gaps in (
+        {},  # nothing else differs
+        {"nll": Estimate(0.08, 0.03, 0.13)},  # real but under the 0.1-nat threshold
+        {"nll": Estimate(0.3, -0.02, 0.6)},  # large but its interval includes 0
+        {"brier": Estimate(0.05, 0.02, 0.08)},  # Brier is not read as evidence
+        {"nll": Estimate(-0.2, -0.3, -0.1)},  # validation loss lower: better, not worse
+    ):
+        (verdict,) = diagnose(memorised_card(**train_gaps))
+        assert (verdict.kind, verdict.severity) == ("uncertain", "ok"), train_gaps
+        assert verdict.text == (
+            "Unclear whether the model overfits: train and validation accuracy differ by 2.5 "
+            "points, but the 95% CI (1.0 to 4.0) cannot rule out a gap of 3.0 points or more; "
+            "more validation samples would tell."
+        )
+
+
+def test_real_but_small_accuracy_gap_with_worse_calibration_is_overfitting():
+    small = Estimate(-0.015, -0.021, -0.009)  # 1.5 points (0.9 to 2.1): fine on its own
+    assert assess_gap(small, metric="accuracy").status == "fine"
+    (verdict,) = diagnose(memorised_card(small, ece=ECE_CLEARLY_WORSE))
+    assert (verdict.kind, verdict.severity) == ("overfitting", "warning")
+    assert verdict.text == (
+        "Overfitting (mild in accuracy): train accuracy 100.0% vs validation 97.5% (gap 1.5 "
+        "points, 95% CI 0.9 to 2.1), but validation calibration error is 2.0% against 0.0% on "
+        "train: the model's confidence is far better founded on data it has seen."
+    )
+
+
+def test_both_nll_and_ece_are_named_when_both_are_worse():
+    (verdict,) = diagnose(memorised_card(nll=NLL_CLEARLY_WORSE, ece=ECE_CLEARLY_WORSE))
+    assert verdict.kind == "overfitting"
+    assert verdict.text.endswith(
+        "but validation loss is 0.149 against 0.000 on train and calibration error 2.0% against "
+        "0.0%: the model is far more confident on data it has seen."
+    )
+
+
+def test_critical_nll_gap_still_gives_a_warning_when_accuracy_barely_moves():
+    (verdict,) = diagnose(memorised_card(nll=Estimate(0.9, 0.6, 1.2)))
+    assert (verdict.kind, verdict.severity) == ("overfitting", "warning")
+
+
+@pytest.mark.parametrize(
+    ("gap", "kind", "start"),
+    [
+        # The accuracy interval includes 0: no real drop, whatever NLL says.
+        (Estimate(-0.05, -0.11, 0.01), "uncertain", "Possible overfitting: train accuracy"),
+        (Estimate(-0.01, -0.06, 0.04), "uncertain", "Unclear whether the model overfits"),
+        (Estimate(-0.008, -0.027, 0.012), "healthy", "No clear overfitting: train and valid"),
+        # Validation above train.
+        (Estimate(0.02, 0.01, 0.03), "healthy", "No overfitting: validation accuracy is 2.0"),
+        # Clearly worse in accuracy: the plain overfitting verdict, severity from accuracy.
+        (Estimate(-0.12, -0.15, -0.10), "overfitting", "Overfitting: train accuracy 100.0%"),
+    ],
+)
+def test_nll_evidence_only_counts_when_accuracy_really_drops_a_little(gap, kind, start):
+    (verdict,) = diagnose(memorised_card(gap, nll=NLL_CLEARLY_WORSE, ece=ECE_CLEARLY_WORSE))
+    assert verdict.kind == kind
+    assert verdict.text.startswith(start)
+    if kind == "overfitting":
+        assert verdict.severity == "critical" and "loss" not in verdict.text
+
+
+def test_underfitting_comes_before_the_nll_evidence():
+    card = hand_card(
+        {"train": ("train", 0.72), "validation": ("validation", 0.705)},
+        vs_train={"validation": Estimate(-0.015, -0.028, -0.002)},
+        train_gaps={"nll": NLL_CLEARLY_WORSE},
+    )
+    (verdict,) = diagnose(card)
+    assert verdict.kind == "underfitting"
+
+
+def test_memorised_sample_like_data_end_to_end():
+    """Real predictions: train right with confidence 0.9999, validation 97.5% right at 0.9."""
+    rng = np.random.default_rng(0)
+
+    def split(name, role, n, accuracy, confidence):
+        labels = rng.integers(0, 4, size=n)
+        right = np.arange(n) < round(accuracy * n)
+        preds = np.where(right, labels, (labels + 1) % 4)
+        probs = np.full((n, 4), (1 - confidence) / 3)
+        probs[np.arange(n), preds] = confidence
+        return SplitData(name, role, labels, probs, -np.log(probs[np.arange(n), labels]))
+
+    card = compute_scorecard(
+        [split("train", "train", 800, 1.0, 0.9999), split("val", "validation", 400, 0.975, 0.9)],
+        n_resamples=500,
+    )
+    assert card.vs_train["val"].assess("accuracy").status != "worse"
+    assert card.vs_train["val"].assess("nll").status == "worse"
+    (verdict,) = card.verdicts()
+    assert (verdict.kind, verdict.severity) == ("overfitting", "warning")
+    assert verdict.text.startswith("Overfitting (mild in accuracy): train accuracy 100.0% vs ")
 
 
 def shift_card() -> Scorecard:
@@ -606,11 +748,14 @@ def test_headline_with_a_single_split():
 def test_gap_chart_takeaway():
     card = shift_card()
     assert gap_chart_takeaway(card) == (
-        "The model loses 31 points of accuracy on rotated, the largest drop; field (deployment) "
-        "loses 6.1."
+        "Against validation, the model loses 31 points of accuracy on rotated, the largest drop; "
+        "field (deployment) loses 6.1."
     )
     assert gap_chart_takeaway(card, reference="shift_reference").startswith(
-        "The model loses 23 points of accuracy on rotated"
+        "Against test, the model loses 23 points of accuracy on rotated"
+    )
+    assert gap_chart_takeaway(card, reference="train") == (
+        "Against train, the model loses 8.6 points of accuracy on validation, the largest drop."
     )
     healthy = hand_card(
         {"train": ("train", 0.97), "validation": ("validation", 0.962)},
@@ -628,6 +773,30 @@ def test_gap_chart_takeaway():
     )
     assert gap_chart_takeaway(hand_card({"test": ("test", 0.9)}), reference="train") == (
         "There is no train split, so there is no gap against it to show."
+    )
+
+
+def test_gap_chart_takeaway_names_its_reference(card):
+    """Toggling the reference must change the words, not only the numbers."""
+    by_reference = {
+        reference: gap_chart_takeaway(card, metric="accuracy", reference=reference)
+        for reference in ("validation", "train", "shift_reference")
+    }
+    assert by_reference["validation"] == (
+        "Against val (validation), the model loses 30 points of accuracy on rotated, the largest "
+        "drop; field (deployment) loses 6.0."
+    )
+    assert by_reference["train"].startswith("Against train, the model loses 44 points")
+    assert by_reference["shift_reference"].startswith("Against test, the model loses 31 points")
+    assert gap_chart_takeaway(card, metric="nll", reference="train").startswith(
+        "Against train, NLL rises by 1.093 on rotated, the largest rise; field (deployment) rises"
+    )
+    healthy = hand_card(
+        {"train": ("train", 0.97), "val": ("validation", 0.962)},
+        vs_validation={"train": Estimate(0.008, -0.012, 0.027)},
+    )
+    assert gap_chart_takeaway(healthy, reference="validation").startswith(
+        "No split is clearly worse than val (validation) in accuracy"
     )
 
 
@@ -656,42 +825,105 @@ def test_verdict_numbers_follow_the_confidence_level(project_splits):
 # --------------------------------------------------------------------------------------------
 
 
+def row_of(labels, name: str) -> int:
+    """The index of split ``name`` among axis labels ("rotated<br>...shifted..." or "train")."""
+    return [label.split("<br>")[0] for label in labels].index(name)
+
+
+def legend_lines(fig: go.Figure) -> dict[str, go.layout.Shape]:
+    """Reference lines shown as legend entries, by legend name."""
+    return {shape.name: shape for shape in fig.layout.shapes if shape.showlegend}
+
+
 def test_metric_by_split_figure(card):
     fig = metric_by_split_figure(card, "accuracy")
     assert isinstance(fig, go.Figure)
     assert len(fig.data) == len(card.splits)
     assert fig.layout.title.text.startswith("Accuracy by split")
-    assert fig.layout.xaxis.title.text == "Accuracy (%), higher is better"
+    assert "95% CI" in fig.layout.title.subtitle.text
+    assert fig.layout.xaxis.title.text == "Accuracy (%)<br>higher is better →"
     colors = split_colors(card.split_roles)
     rotated = next(trace for trace in fig.data if trace.name == "rotated")
     assert rotated.x[0] == pytest.approx(55.0)
     assert rotated.marker.color == colors["rotated"]
+    assert rotated.y[0].startswith("rotated<br>") and "shifted" in rotated.y[0]
     estimate = card.split("rotated").metrics["accuracy"]
     assert rotated.error_x.arrayminus[0] == pytest.approx(100 * (estimate.value - estimate.low))
     assert "95% CI" in rotated.hovertemplate and "55.0%" in rotated.hovertemplate
-    annotations = [a.text for a in fig.layout.annotations]
-    assert "train 99.0%" in annotations and "val 85.0%" in annotations
     custom = metric_by_split_figure(card, "nll", colors={"rotated": "#000000"})
     assert next(t for t in custom.data if t.name == "rotated").marker.color == "#000000"
-    assert custom.layout.xaxis.title.text == "NLL (nats), lower is better"
+    assert custom.layout.xaxis.title.text == "NLL (nats)<br>← lower is better"
+
+
+def test_metric_by_split_reference_levels_are_legend_entries_not_labels(card):
+    """Labels on the lines collide when the levels are close; legend entries never do."""
+    fig = metric_by_split_figure(card, "accuracy")
+    assert not fig.layout.annotations
+    lines = legend_lines(fig)
+    assert list(lines) == ["train level 99.0%", "val (validation) level 85.0%"]
+    assert lines["train level 99.0%"].x0 == pytest.approx(99.0)
+    assert lines["train level 99.0%"].line.dash == "dot"
+    assert lines["val (validation) level 85.0%"].x0 == pytest.approx(85.0)
+    assert lines["val (validation) level 85.0%"].line.dash == "dash"
+    assert fig.layout.showlegend is True
+    assert not any(trace.showlegend for trace in fig.data)  # only the two lines in the key
+    # 2.5 points apart, as on the sample project: still two separate entries.
+    close = hand_card({"train": ("train", 1.0), "val": ("validation", 0.975)})
+    assert list(legend_lines(metric_by_split_figure(close))) == [
+        "train level 100.0%",
+        "val (validation) level 97.5%",
+    ]
+
+
+def test_metric_by_split_axis_is_tight_around_the_data(card):
+    fig = metric_by_split_figure(card, "accuracy")
+    lows = [100 * s.metrics["accuracy"].low for s in card.splits]
+    highs = [100 * s.metrics["accuracy"].high for s in card.splits]
+    span = max(highs) - min(lows)
+    assert list(fig.layout.xaxis.range) == pytest.approx(
+        [min(lows) - 0.06 * span, max(highs) + 0.06 * span]
+    )
+    assert fig.layout.xaxis.range[0] > 40  # rotated is 55%: the axis does not start at 0
+    clustered = hand_card(
+        {"train": ("train", 1.0), "val": ("validation", 0.975), "low": ("shifted", 0.757)}
+    )
+    low, high = metric_by_split_figure(clustered).layout.xaxis.range
+    assert low == pytest.approx(75.7 - 0.06 * 24.3) and high == pytest.approx(100 + 0.06 * 24.3)
+    single = metric_by_split_figure(hand_card({"test": ("test", 0.9)}))
+    assert list(single.layout.xaxis.range) == pytest.approx([89.0, 91.0])
+    assert not single.layout.showlegend  # no train or validation level to show
 
 
 def test_gap_figure(card):
     fig = gap_figure(card, "accuracy", reference="shift_reference")
     assert fig.layout.title.text.startswith("Accuracy gap against test")
-    assert "← worse · better →" in fig.layout.xaxis.title.text
-    assert "(points)" in fig.layout.xaxis.title.text
+    assert "95% CI" in fig.layout.title.subtitle.text
+    title = fig.layout.xaxis.title.text
+    assert title == "Split minus test (points)<br>← worse · better →"  # the hint on its own line
     critical = next(t for t in fig.data if t.name == "Clearly worse: critical")
     assert critical.marker.color == BAD
-    index = list(critical.y).index("rotated (shifted)")
+    index = row_of(critical.y, "rotated")
     assert critical.x[index] == pytest.approx(-31.0)
     assert "95% CI" in critical.customdata[index]
     zero_lines = [s for s in fig.layout.shapes if s.x0 == 0 and s.x1 == 0]
     assert zero_lines
     nll = gap_figure(card, "nll", reference="train")
-    assert "← better · worse →" in nll.layout.xaxis.title.text
+    assert nll.layout.xaxis.title.text.endswith("<br>← better · worse →")
     bars = sum(len(trace.x) for trace in nll.data)
     assert bars == len(card.vs_train)
+
+
+def test_gap_figure_thresholds_are_legend_entries_not_labels(card):
+    fig = gap_figure(card, "accuracy", reference="validation")
+    assert not fig.layout.annotations  # nothing printed at the top of the lines to collide
+    lines = legend_lines(fig)
+    assert list(lines) == ["warning threshold (-3.0 points)", "critical threshold (-10.0 points)"]
+    assert [line.x0 for line in lines.values()] == [-3.0, -10.0]
+    assert {line.legend for line in lines.values()} == {"legend2"}  # their own key, at the top
+    assert {trace.legend for trace in fig.data} == {None}  # the status key stays the first legend
+    nll = legend_lines(gap_figure(card, "nll", reference="validation"))
+    assert list(nll) == ["warning threshold (+0.100 nats)", "critical threshold (+0.500 nats)"]
+    assert [line.x0 for line in nll.values()] == [0.1, 0.5]
 
 
 def test_gap_figure_without_the_reference_explains_itself():
@@ -707,8 +939,8 @@ def test_gap_heatmap_figure(card):
     fig = gap_heatmap_figure(card, reference="validation")
     (heatmap,) = fig.data
     assert list(heatmap.x) == ["Accuracy ↑", "Macro-F1 ↑", "NLL ↓", "ECE ↓", "Brier score ↓"]
-    assert list(heatmap.y)[2] == "rotated (shifted)"
-    row = list(heatmap.y).index("rotated (shifted)")
+    row = row_of(heatmap.y, "rotated")
+    assert row == 2 and "shifted" in heatmap.y[row]
     assert heatmap.z[row][0] == pytest.approx(1.0)  # 30 points worse: beyond critical, clipped
     assert heatmap.text[row][0].startswith("-30.0")
     assert heatmap.z[0][0] < 0  # train is better than validation
@@ -723,7 +955,9 @@ def test_figures_survive_undefined_values():
         vs_validation={"train": nan},
         other=nan,
     )
-    assert len(metric_by_split_figure(card, "nll").data) == 2
+    nll = metric_by_split_figure(card, "nll")
+    assert len(nll.data) == 2
+    assert nll.layout.xaxis.range is None  # nothing finite to fit: plotly's autorange
     fig = gap_figure(card, "accuracy", reference="train")
     (uncertain,) = fig.data
     assert uncertain.name == "Uncertain: interval too wide" and "n/a" in uncertain.customdata[0]

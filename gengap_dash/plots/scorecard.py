@@ -18,6 +18,7 @@ from gengap_dash.scorecard import GAP_THRESHOLDS, GapAssessment, GapReference, S
 
 WARNING_COLOR = "#f4a261"
 UNCERTAIN_COLOR = "#c5cad3"
+_MUTED = "#5c677d"  # secondary text: subtitles, roles under split names
 
 _STATUS_GROUPS: tuple[tuple[str, str, str], ...] = (
     # (group key, legend name, colour)
@@ -34,7 +35,8 @@ def metric_by_split_figure(
     *,
     colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """The metric on every split as a dot with its interval, with train and validation levels.
+    """The metric on every split as a dot with its interval, with train and validation levels
+    (dotted and dashed lines, named in a key under the title) on an axis fitted to the data.
 
     Args:
         scorecard: the computed scorecard.
@@ -52,7 +54,7 @@ def metric_by_split_figure(
     for split in scorecard.splits:
         estimate = split.metrics[metric]
         value, low, high = (definition.scale * v for v in _as_tuple(estimate))
-        label = _split_label(split.name, split.role)
+        label = _tick_label(split.name, split.role)
         labels.append(label)
         color = colors.get(split.name, NEUTRAL)
         fig.add_trace(
@@ -81,6 +83,7 @@ def metric_by_split_figure(
                 ),
             )
         )
+    references = 0
     for reference, dash in ((scorecard.train, "dot"), (scorecard.validation, "dash")):
         if reference is None:
             continue
@@ -97,23 +100,39 @@ def metric_by_split_figure(
                 line_width=0,
                 layer="below",
             )
+        # A legend entry, not a label on the line: two levels a few points apart would print
+        # their labels over each other.
+        role = scorecard.split(reference).role
         fig.add_vline(
             x=definition.scale * estimate.value,
-            line={"color": color, "dash": dash, "width": 1.5},
-            annotation_text=f"{reference} {definition.format_value(estimate.value)}",
-            annotation_position="top",
-            annotation_font={"color": color, "size": 12},
+            line={"color": color, "dash": dash, "width": 2},
+            name=f"{_split_label(reference, role)} level {definition.format_value(estimate.value)}",
+            showlegend=True,
+            legendrank=references,
         )
+        references += 1
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
-    direction = "higher is better" if definition.higher_is_better else "lower is better"
+    direction = "higher is better →" if definition.higher_is_better else "← lower is better"
+    height = _height(len(scorecard.splits)) + _EXTRA_TOP
     apply_layout(
         fig,
-        title=f"{definition.label} by split (dot: estimate, bar: {ci})",
-        x_title=f"{definition.axis_label}, {direction}",
-        y_title="Split",
-        height=_height(len(scorecard.splits)),
+        title=f"{definition.label} by split",
+        # Two short lines rather than one long one, which a narrow chart would cut off.
+        x_title=f"{definition.axis_label}<br>{direction}",
+        height=height,
     )
-    fig.update_layout(margin={"t": 84})
+    _house_frame(fig, subtitle=f"dot: estimate · bar: {ci}", height=height)
+    fig.update_layout(showlegend=references > 0)
+    x_range = _padded_range(
+        [
+            definition.scale * v
+            for split in scorecard.splits
+            for v in _as_tuple(split.metrics[metric])
+        ],
+        percent=definition.unit == "percent",
+    )
+    if x_range is not None:
+        fig.update_xaxes(range=x_range, autorange=False)
     return fig
 
 
@@ -127,7 +146,8 @@ def gap_figure(
     """The gap of every split against a reference split, with intervals, coloured by severity.
 
     Bars show ``split - reference`` in display units (percentage points for percentages); the
-    axis title says which side is worse; dotted lines mark the warning and critical thresholds.
+    axis title says which side is worse (on a line of its own); dotted lines mark the warning
+    and critical thresholds, named with their values in a key under the title.
 
     Args:
         scorecard: the computed scorecard.
@@ -154,7 +174,7 @@ def gap_figure(
     ci = _ci_label(scorecard.confidence)
     reference_scores = scorecard.split(reference_name)
     order = [split for split in scorecard.splits if split.name in gaps]
-    labels = [_split_label(split.name, split.role) for split in order]
+    labels = [_tick_label(split.name, split.role) for split in order]
     groups: dict[str, list[int]] = {key: [] for key, _, _ in _STATUS_GROUPS}
     assessments: list[GapAssessment] = []
     for index, split in enumerate(order):
@@ -211,30 +231,38 @@ def gap_figure(
     fig.add_vline(x=0, line={"color": "#1d2433", "width": 1.5})
     threshold = GAP_THRESHOLDS[metric]
     sign = -1.0 if definition.higher_is_better else 1.0
-    for level, text in ((threshold.warning, "warning"), (threshold.critical, "critical")):
+    for rank, (level, text) in enumerate(
+        ((threshold.warning, "warning"), (threshold.critical, "critical"))
+    ):
+        # In a legend of their own above the plot, not as labels on the lines: the lines can be
+        # close together and their labels would collide.
         fig.add_vline(
             x=sign * level,
-            line={"color": BAD if text == "critical" else WARNING_COLOR, "dash": "dot", "width": 1},
+            line={"color": BAD if text == "critical" else WARNING_COLOR, "dash": "dot", "width": 2},
             layer="below",
-            annotation_text=f"{text} threshold",
-            annotation_position="top",
-            annotation_font={"size": 11, "color": "#5c677d"},
+            name=f"{text} threshold ({_signed(definition, sign * level)}"
+            f"{' ' + unit if unit else ''})",
+            showlegend=True,
+            legend="legend2",
+            legendrank=rank,
         )
     arrows = "← worse · better →" if definition.higher_is_better else "← better · worse →"
+    height = _height(len(order)) + _EXTRA_TOP + _EXTRA_BOTTOM
     apply_layout(
         fig,
-        title=f"{title} ({ci} error bars)",
-        x_title=f"{definition.label}: split minus {reference_name} ({unit or 'difference'})"
-        f"   {arrows}",
-        y_title="Split",
-        height=_height(len(order)) + 50,
+        title=title,
+        # The direction hint on a line of its own, so that a narrow chart does not cut it off.
+        x_title=f"Split minus {reference_name} ({unit or 'difference'})<br>{arrows}",
+        height=height,
     )
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
+    _house_frame(fig, subtitle=f"bar: gap · whisker: {ci}", height=height, legend="legend2")
     fig.update_layout(
         barmode="overlay",
         bargap=0.35,
-        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0.0, "xanchor": "left"},
-        margin={"t": 84, "b": 110},
+        # The status key below the axis, across the whole width (wraps on a narrow chart).
+        legend={**_LEGEND_STYLE, "y": 0.0, "yanchor": "bottom"},
+        margin={"b": _MARGIN_GAP},
     )
     return fig
 
@@ -291,7 +319,7 @@ def gap_heatmap_figure(
         go.Heatmap(
             z=z,
             x=[_axis_metric(d) for d in metrics],
-            y=[_split_label(s.name, s.role) for s in order],
+            y=[_tick_label(s.name, s.role) for s in order],
             text=text,
             texttemplate="%{text}",
             customdata=hover,
@@ -344,6 +372,14 @@ def _split_label(name: str, role: str) -> str:
     return name if name == role else f"{name} ({role})"
 
 
+def _tick_label(name: str, role: str) -> str:
+    """A split's axis label: its name, with the role on a second, smaller line when it differs,
+    so that long labels do not eat the width of a narrow chart."""
+    if name == role:
+        return name
+    return f"{name}<br><span style='font-size:11px;color:{_MUTED}'>{role}</span>"
+
+
 def _axis_metric(definition: MetricDefinition) -> str:
     direction = "↑" if definition.higher_is_better else "↓"
     return f"{definition.label} {direction}"
@@ -371,6 +407,61 @@ def _nonnegative(value: float) -> float:
 
 def _height(n_rows: int) -> int:
     return int(max(300, 150 + 46 * n_rows))
+
+
+_TITLE_BLOCK = 62  # px from the top for the title and its subtitle
+_EXTRA_TOP = 50  # px added to ``_height`` for the subtitle and the key of the lines
+_EXTRA_BOTTOM = 60  # px added for the status key under the axis
+_MARGIN_GAP = 12  # px between a key and the plot
+_LEGEND_STYLE = {
+    "orientation": "h",
+    "xref": "container",
+    "x": 0.0,
+    "xanchor": "left",
+    "yref": "container",
+    "font": {"size": 12},
+    "bgcolor": "rgba(0,0,0,0)",
+}
+"""A key positioned in pixels of the whole figure: plotly reserves the figure edge it covers,
+so the plot and the axis titles are laid out clear of it however many rows it wraps to."""
+
+
+def _house_frame(fig: go.Figure, *, subtitle: str, height: int, legend: str = "legend") -> None:
+    """Title and subtitle at the top left, the key of the reference lines (``legend``) under
+    them, and small margins: the axes push the margins for their labels themselves."""
+    title = fig.layout.title.text
+    fig.update_layout(
+        title={
+            "text": title,
+            "subtitle": {"text": subtitle, "font": {"size": 12, "color": _MUTED}},
+            "x": 0.0,
+            "xanchor": "left",
+            "xref": "container",
+            "y": 1.0 - 8.0 / height,
+            "yanchor": "top",
+            "yref": "container",
+            "pad": {"l": 8},
+        },
+        margin={"t": _MARGIN_GAP, "l": _MARGIN_GAP, "r": 24, "b": _MARGIN_GAP},
+    )
+    fig.update_layout(
+        {legend: {**_LEGEND_STYLE, "y": 1.0 - _TITLE_BLOCK / height, "yanchor": "top"}}
+    )
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+
+
+def _padded_range(values: list[float], *, percent: bool) -> list[float] | None:
+    """An axis range tight around ``values`` with 6% padding on each side (not from zero), so
+    that intervals stay readable when the splits cluster; ``None`` when nothing is finite."""
+    finite = [float(v) for v in values if np.isfinite(v)]
+    if not finite:
+        return None
+    low, high = min(finite), max(finite)
+    span = high - low
+    flat = 1.0 if percent else max(0.05 * abs(low), 0.01)  # one point, or 5% of the value
+    pad = 0.06 * span if span > 0 else flat
+    return [low - pad, high + pad]
 
 
 def _note_figure(message: str, *, title: str) -> go.Figure:
