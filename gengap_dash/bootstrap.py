@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -83,6 +84,37 @@ def percentile_interval(
     return float(low), float(high)
 
 
+IntervalKind = Literal["percentile", "basic"]
+
+
+def interval_from_replicates(
+    value: float,
+    replicates: np.ndarray,
+    *,
+    kind: IntervalKind = "percentile",
+    confidence: float = DEFAULT_CONFIDENCE,
+    floor: float | None = None,
+) -> tuple[float, float]:
+    """A bootstrap interval around ``value`` from its replicates.
+
+    Args:
+        value: the plug-in estimate.
+        replicates: ``(B,)`` bootstrap replicates of it.
+        kind: ``"percentile"`` (the replicates' quantiles) or ``"basic"``
+            (``[2 value - q_high, 2 value - q_low]``, which corrects a plug-in estimate that is
+            biased, such as the binned calibration errors).
+        floor: a lower bound the metric cannot go below (applied to the basic interval).
+    """
+    low, high = percentile_interval(replicates, confidence=confidence)
+    if kind == "basic":
+        low, high = 2.0 * value - high, 2.0 * value - low
+        if floor is not None:
+            low, high = max(low, floor), max(high, floor)
+    elif kind != "percentile":
+        raise ValueError(f"Expected `kind` to be 'percentile' or 'basic', but got {kind!r}.")
+    return float(low), float(high)
+
+
 def estimate(
     statistics: np.ndarray,
     reducer: Reducer,
@@ -124,8 +156,9 @@ def difference(
     replicates_b: np.ndarray,
     *,
     confidence: float = DEFAULT_CONFIDENCE,
+    kind: IntervalKind = "percentile",
 ) -> Estimate:
-    """``a - b`` for two independently resampled samples, with its percentile interval."""
+    """``a - b`` for two independently resampled samples, with its bootstrap interval."""
     replicates_a = np.asarray(replicates_a, dtype=np.float64)
     replicates_b = np.asarray(replicates_b, dtype=np.float64)
     if replicates_a.shape != replicates_b.shape:
@@ -133,8 +166,11 @@ def difference(
             "Expected replicates of the same length, but got "
             f"{replicates_a.shape} and {replicates_b.shape}."
         )
-    low, high = percentile_interval(replicates_a - replicates_b, confidence=confidence)
-    return Estimate(float(value_a - value_b), low, high)
+    value = float(value_a - value_b)
+    low, high = interval_from_replicates(
+        value, replicates_a - replicates_b, kind=kind, confidence=confidence
+    )
+    return Estimate(value, low, high)
 
 
 def _check_statistics(statistics: np.ndarray) -> np.ndarray:

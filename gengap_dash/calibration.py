@@ -1692,12 +1692,14 @@ def _estimate(
     """
     if replicates is None or not np.isfinite(value):
         return Estimate(value, float("nan"), float("nan"))
-    low, high = bootstrap.percentile_interval(replicates, confidence=confidence)
     kind = interval if interval != "auto" else ("basic" if name in BINNED_ERRORS else "percentile")
-    if kind == "basic":
-        low, high = 2.0 * value - high, 2.0 * value - low
-        if name != "overconfidence":
-            low, high = max(low, 0.0), max(high, 0.0)
+    low, high = bootstrap.interval_from_replicates(
+        value,
+        replicates,
+        kind=kind,
+        confidence=confidence,
+        floor=None if name == "overconfidence" else 0.0,
+    )
     return Estimate(value, float(low), float(high))
 
 

@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from gengap_dash.bootstrap import Reducer
+from gengap_dash.bootstrap import IntervalKind, Reducer
 from gengap_dash.calibration import bin_statistics, calibration_error_from_sums, equal_width_edges
 
 MetricName = Literal["accuracy", "macro_f1", "nll", "ece", "brier"]
@@ -53,6 +53,8 @@ class MetricDefinition:
         description: one plain-English sentence for tooltips.
         statistics: ``(labels, probs, losses) -> (n_samples, k)`` per-sample statistics.
         reduce: ``(sums (..., k), n_samples) -> (...)`` metric values.
+        interval: the bootstrap interval: ``"percentile"``, or ``"basic"`` for a plug-in
+            estimate with a known bias (the binned ECE; see docs/calibration.md).
     """
 
     name: str
@@ -63,6 +65,7 @@ class MetricDefinition:
     description: str
     statistics: StatisticsFunction = field(repr=False, compare=False)
     reduce: Reducer = field(repr=False, compare=False)
+    interval: IntervalKind = "percentile"
 
     @property
     def scale(self) -> float:
@@ -339,6 +342,7 @@ SCORECARD_METRICS: tuple[MetricDefinition, ...] = (
         ),
         statistics=_ece_statistics,
         reduce=_ece_reducer,
+        interval="basic",
     ),
     MetricDefinition(
         name="brier",

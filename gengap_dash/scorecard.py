@@ -27,7 +27,7 @@ from gengap_dash.bootstrap import (
     DEFAULT_RESAMPLES,
     Estimate,
     difference,
-    percentile_interval,
+    interval_from_replicates,
     resample_column_sums,
 )
 from gengap_dash.errors import ProjectError
@@ -565,8 +565,11 @@ def _score_split(
     replicates = reduce_stacked(replicate_sums, n_samples, columns)
     metrics: dict[str, Estimate] = {}
     for metric in SCORECARD_METRICS:
-        low, high = percentile_interval(replicates[metric.name], confidence=confidence)
-        metrics[metric.name] = Estimate(float(values[metric.name]), low, high)
+        value = float(values[metric.name])
+        low, high = interval_from_replicates(
+            value, replicates[metric.name], kind=metric.interval, confidence=confidence, floor=0.0
+        )
+        metrics[metric.name] = Estimate(value, low, high)
     return SplitScores(
         name=split.name,
         role=split.role,
@@ -588,6 +591,7 @@ def _gap(split: SplitScores, reference: SplitScores, *, confidence: float) -> Ga
             reference.metrics[name].value,
             reference.replicates[name],
             confidence=confidence,
+            kind=get_metric(name).interval,
         )
         for name in split.metrics
     }

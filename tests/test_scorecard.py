@@ -15,6 +15,7 @@ from gengap_dash.metrics import (
     SCORECARD_METRICS,
     accuracy,
     brier_score,
+    get_metric,
     macro_f1,
     negative_log_likelihood,
     top_label_ece,
@@ -124,6 +125,7 @@ def test_gaps_are_other_minus_reference_with_a_bootstrapped_interval(card):
             val.metrics[name].value,
             val.replicates[name],
             confidence=card.confidence,
+            kind=get_metric(name).interval,
         )
         assert gap.metrics[name] == expected
     assert gap.metrics["accuracy"].value == pytest.approx(0.55 - 0.85)
@@ -963,3 +965,15 @@ def test_figures_survive_undefined_values():
     assert uncertain.name == "Uncertain: interval too wide" and "n/a" in uncertain.customdata[0]
     heatmap = gap_heatmap_figure(card, reference="train").data[0]
     assert heatmap.z[0][0] is None and heatmap.text[0][0] == "n/a"
+
+
+def test_ece_uses_the_bias_corrected_basic_interval_like_the_calibration_page(card):
+    """The plug-in ECE is biased upwards; its interval is [2 v - q_high, 2 v - q_low]."""
+    rotated = card.split("rotated")
+    value = rotated.metrics["ece"].value
+    q_low, q_high = np.percentile(rotated.replicates["ece"], [2.5, 97.5])
+    assert rotated.metrics["ece"].low == pytest.approx(max(2 * value - q_high, 0.0))
+    assert rotated.metrics["ece"].high == pytest.approx(max(2 * value - q_low, 0.0))
+    a_low, a_high = np.percentile(rotated.replicates["accuracy"], [2.5, 97.5])
+    assert rotated.metrics["accuracy"].low == pytest.approx(a_low)
+    assert rotated.metrics["accuracy"].high == pytest.approx(a_high)
