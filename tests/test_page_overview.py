@@ -86,3 +86,19 @@ def test_the_sidebar_switches_project(
     assert not app.exception
     assert app.title[0].value.endswith("Wine MLP")
     assert {metric.label for metric in app.metric} == {"train", "val", "test", "noisy"}
+
+
+def test_an_edited_project_file_is_read_again(
+    tabular_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    app = open_app(tabular_project, monkeypatch)
+    assert app.title[0].value.endswith("Wine MLP")
+    text = tabular_project.read_text().replace("name: Wine MLP", "name: Wine MLP v2")
+    tabular_project.write_text(text)
+    stat = tabular_project.stat()
+    os.utime(tabular_project, (stat.st_atime, stat.st_mtime + 5))
+    app.run()
+    assert not app.exception
+    assert app.title[0].value.endswith("Wine MLP v2")

@@ -14,7 +14,7 @@ from gengap_dash.workspace import Workspace
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _open_workspace(path: str, _modified: float, cache_dir: str) -> Workspace:
+def _open_workspace(path: str, modified: float, cache_dir: str) -> Workspace:
     """One workspace per project file version and cache folder (the file's mtime is in the key)."""
     return Workspace.from_file(path, cache_dir=cache_dir)
 
