@@ -1352,12 +1352,14 @@ def data_size_analysis(
     runs: TrainingRuns | Iterable[TrainingRun],
     *,
     metric: str | None = None,
-    at: Literal["final", "best"] = "final",
+    at: Literal["final", "best"] = "best",
 ) -> DataSizeAnalysis | None:
     """Held-out and train metrics against training-set size, and whether more data would help.
 
-    Runs with a ``train_size`` are summarised by their last logged values (``at="final"``) or
-    their values at the best held-out epoch (``at="best"``); runs of the same size are averaged.
+    Runs with a ``train_size`` are summarised by their values at the best held-out epoch
+    (``at="best"``, the default: what early stopping keeps, so a run that overfits late is not
+    penalised for it) or by their last logged values (``at="final"``); runs of the same size are
+    averaged.
     A power law is fitted to the held-out error (:func:`fit_power_law`); the target is the train
     error at the largest size (an optimistic target: train error usually rises with more data).
 

@@ -624,7 +624,7 @@ def test_data_size_analysis_on_accuracy_averages_seeds() -> None:
     sizes = [100, 100, 400, 1600]
     errors = [0.3, 0.32, 0.2, 0.12]
     runs = _sized_runs(sizes, [1 - e for e in errors], train=1.0, metric="accuracy")
-    analysis = data_size_analysis(runs)
+    analysis = data_size_analysis(runs, at="final")
     assert analysis is not None
     assert analysis.error_label == "1 - accuracy"
     np.testing.assert_allclose(analysis.sizes, [100, 400, 1600])
@@ -752,7 +752,7 @@ def test_runs_overlay_figure() -> None:
 def test_data_size_figure() -> None:
     sizes = [250, 500, 1000, 2000]
     analysis = data_size_analysis(
-        _sized_runs(sizes, [3 * n**-0.4 + 0.02 for n in sizes], train=0.05)
+        _sized_runs(sizes, [3 * n**-0.4 + 0.02 for n in sizes], train=0.05), at="final"
     )
     assert analysis is not None
     fig = data_size_figure(analysis)
@@ -872,7 +872,7 @@ def test_overlay_takeaway_ranks_runs_by_their_best_held_out_value() -> None:
 def test_data_size_takeaway() -> None:
     sizes = [250, 500, 1000, 2000]
     analysis = data_size_analysis(
-        _sized_runs(sizes, [3 * n**-0.4 + 0.02 for n in sizes], train=0.05)
+        _sized_runs(sizes, [3 * n**-0.4 + 0.02 for n in sizes], train=0.05), at="final"
     )
     assert analysis is not None
     text = data_size_takeaway(analysis)
@@ -961,3 +961,25 @@ def test_formatters() -> None:
     assert format_x(13.0) == "13" and format_x(2.5) == "2.5" and format_x(None) == "n/a"
     assert format_value(0.099034) == "0.099" and format_value(1234.5) == "1,234"
     assert format_value(None) == "n/a" and format_value(math.nan) == "n/a"
+
+
+def test_data_size_analysis_compares_runs_at_their_best_epoch_by_default() -> None:
+    """A run that overfits late is judged by what early stopping keeps, not its last epoch."""
+    sizes = [250, 500, 1000, 2000]
+    best = [3 * n**-0.4 + 0.02 for n in sizes]
+    runs = []
+    for size, value in zip(sizes, best, strict=True):
+        curve = [value * 2, value, value * 1.5]  # best at the middle epoch, then overfits
+        runs.append(
+            make_run(
+                {("train", "loss"): [0.15, 0.1, 0.05], ("validation", "loss"): curve},
+                name=f"train_size_{size}",
+                train_size=size,
+            )
+        )
+    default = data_size_analysis(TrainingRuns(tuple(runs)))
+    final = data_size_analysis(TrainingRuns(tuple(runs)), at="final")
+    assert default is not None and final is not None
+    assert default.at == "best"
+    np.testing.assert_allclose(default.held_out_values, best)
+    np.testing.assert_allclose(final.held_out_values, [1.5 * v for v in best])

@@ -350,7 +350,7 @@ def data_size_figure(
     log_y: bool = False,
     title: str | None = None,
 ) -> go.Figure:
-    """Final train and held-out metrics against training-set size, with the fitted power law.
+    """Train and held-out metrics against training-set size, with the fitted power law.
 
     Args:
         analysis: from :func:`~gengap_dash.learning_curves.data_size_analysis`.
