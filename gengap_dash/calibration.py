@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from gengap_dash import bootstrap
+from gengap_dash.argument_checks import check_labels
 from gengap_dash.bootstrap import Estimate
 from gengap_dash.errors import ProjectError
 
@@ -1162,22 +1163,6 @@ def _check_options(
         )
 
 
-def _check_labels(labels: np.ndarray) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"Expected `labels` of shape (n_samples,), but got shape {labels.shape}.")
-    if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"Expected `labels` to be integer class indices, but got dtype {labels.dtype}."
-        )
-    labels = labels.astype(np.int64, copy=False)
-    if labels.size and labels.min() < 0:
-        raise ProjectError(
-            f"Expected `labels` to be non-negative class indices, but got {int(labels.min())}."
-        )
-    return labels
-
-
 def _check_real_matrix(values: np.ndarray, name: str) -> np.ndarray:
     """Shape ``(n_samples, n_classes)`` and a real dtype; values are checked by the callers."""
     values = np.asarray(values)
@@ -1223,7 +1208,7 @@ def _check_outputs(
         raise ValueError(
             f"Expected `outputs_are` to be one of 'probs', 'logits', but got {outputs_are!r}."
         )
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     outputs = _check_real_matrix(outputs, outputs_are)
     n_samples, n_classes = outputs.shape
     if n_samples != labels.shape[0]:

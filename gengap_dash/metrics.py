@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from gengap_dash.argument_checks import check_labels
 from gengap_dash.bootstrap import IntervalKind, Reducer
 from gengap_dash.calibration import bin_statistics, calibration_error_from_sums, equal_width_edges
 
@@ -118,7 +119,7 @@ def check_predictions(
     Raises:
         ValueError: naming the argument, what was expected and what was given.
     """
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] < 2:
         raise ValueError(
@@ -150,22 +151,6 @@ def check_predictions(
     if losses is not None:
         losses = _check_losses(losses, n_samples=labels.shape[0])
     return labels, probs, losses
-
-
-def _check_labels(labels: np.ndarray) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"Expected `labels` of shape (n_samples,), but got shape {labels.shape}.")
-    if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"Expected `labels` to be integer class indices, but got dtype {labels.dtype}."
-        )
-    labels = labels.astype(np.int64, copy=False)
-    if labels.size and labels.min() < 0:
-        raise ValueError(
-            f"Expected `labels` to be non-negative class indices, but got {int(labels.min())}."
-        )
-    return labels
 
 
 def _check_losses(losses: np.ndarray, *, n_samples: int) -> np.ndarray:
@@ -532,9 +517,9 @@ def top_label_ece(probs: np.ndarray, labels: np.ndarray, *, n_bins: int = ECE_N_
 
 
 def _check_label_pair(labels: np.ndarray, preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     try:
-        preds = _check_labels(preds)
+        preds = check_labels(preds)
     except ValueError as error:
         raise ValueError(str(error).replace("`labels`", "`preds`")) from None
     if preds.shape != labels.shape:
