@@ -19,6 +19,18 @@ def build_navigation() -> st.navigation:
             url_path="overview",
             default=True,
         ),
+        st.Page(
+            "pages/learning_curves.py",
+            title="Learning curves",
+            icon=":material/show_chart:",
+            url_path="learning-curves",
+        ),
+        st.Page(
+            "pages/calibration.py",
+            title="Calibration",
+            icon=":material/tune:",
+            url_path="calibration",
+        ),
     ]
     return st.navigation(pages)
 

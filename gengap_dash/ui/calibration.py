@@ -1,0 +1,844 @@
+"""Streamlit glue for the calibration page: the controls, the cached analyses, and the tables and
+takeaways (sentences computed from the numbers) that the page shows next to its charts.
+
+Every number comes from ``gengap_dash.calibration`` and ``gengap_dash.selective``, from the
+cached logits, with the defaults of ``gengap calibration`` (seed 0, 1,000 resamples), so the
+page, ``gengap calibration`` and the calibration numbers of ``gengap summary --json`` agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from gengap_dash.bootstrap import Estimate
+from gengap_dash.calibration import (
+    DEFAULT_N_BINS,
+    METRIC_LABELS,
+    METRIC_UNITS,
+    CalibrationSummary,
+    CohortCalibration,
+    TemperatureComparison,
+    calibration_by_cohort,
+    calibration_report,
+    temperature_scaling_comparison,
+    top_label,
+)
+from gengap_dash.errors import ProjectError
+from gengap_dash.plots.calibration import reliability_diagram
+from gengap_dash.selective import (
+    DEFAULT_COVERAGE,
+    RiskCoverage,
+    risk_at_coverage,
+    risk_coverage_curve,
+    selective_sentence,
+)
+from gengap_dash.ui.layout import _escape_markdown
+from gengap_dash.workspace import Workspace
+
+N_RESAMPLES = 1000
+"""Bootstrap replicates behind every interval on the page (as ``gengap calibration``)."""
+
+SEED = 0
+"""Bootstrap seed (as ``gengap calibration`` and ``gengap summary``)."""
+
+WELL_CALIBRATED_ECE = 0.03
+"""Below this ECE (3%) a split counts as well calibrated (the headline is green)."""
+
+POORLY_CALIBRATED_ECE = 0.10
+"""From this ECE (10%) a split counts as poorly calibrated (the headline is red)."""
+
+STRATEGIES = {"uniform": "Equal width", "quantile": "Equal mass"}
+LAYOUTS = {"side_by_side": "Side by side", "overlay": "Overlaid"}
+RECALIBRATIONS = {"histogram": "Histogram binning", "isotonic": "Isotonic regression"}
+COHORT_METRICS = ("ece", "adaptive_ece", "mce", "overconfidence", "brier", "nll", "accuracy")
+DIAGRAMS_PER_ROW = 4
+"""At most this many side-by-side reliability diagrams per row; more splits wrap onto rows of
+even length (7 splits: 4 and 3)."""
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What the reader chose at the top of the page."""
+
+    splits: list[str]
+    n_bins: int
+    strategy: str
+    layout: str
+
+
+def controls(workspace: Workspace) -> Controls:
+    """The page's shared controls: splits, bins, binning strategy, diagram layout."""
+    roles = workspace.split_roles
+    default = [split for split, role in roles.items() if role != "train"] or list(roles)
+    with st.container(border=True):
+        splits = st.multiselect(
+            "Splits", list(roles), default=default, key="calibration_splits",
+            help="Train is left out by default: a model is nearly always well calibrated on the "
+            "data it was trained on, which says little about new data.",
+        )  # fmt: skip
+        bins_column, strategy_column, layout_column = st.columns(3)
+        n_bins = bins_column.slider(
+            "Confidence bins", 5, 30, DEFAULT_N_BINS, key="calibration_bins",
+            help="How many groups the confidences are cut into for ECE, MCE, RMS and the diagrams.",
+        )  # fmt: skip
+        strategy = strategy_column.radio(
+            "Binning", list(STRATEGIES), format_func=STRATEGIES.get, key="calibration_strategy",
+            horizontal=True,
+            help="Equal width: bins of the same confidence range. Equal mass: bins with the same "
+            "number of samples (no empty bins; better when most predictions are very confident).",
+        )  # fmt: skip
+        layout = layout_column.radio(
+            "Diagrams", list(LAYOUTS), format_func=LAYOUTS.get, key="calibration_layout",
+            horizontal=True, help="One reliability diagram per split, or all splits in one.",
+        )  # fmt: skip
+    return Controls(list(splits), int(n_bins), str(strategy), str(layout))
+
+
+def cohort_controls(workspace: Workspace) -> tuple[str | None, str]:
+    """The metadata column to split by and the metric; ``None`` after saying so when the
+    project has no metadata column."""
+    columns = list(workspace.spec.metadata)
+    if not columns:
+        st.info(NO_METADATA_MESSAGE)
+        return None, "ece"
+    left, right, _ = st.columns([2, 2, 3])
+    column = left.selectbox(
+        "Cohort column", columns, key="calibration_cohort",
+        help="A metadata column from the project file; each of its values is a cohort.",
+    )  # fmt: skip
+    metric = right.selectbox(
+        "Metric", COHORT_METRICS, format_func=METRIC_LABELS.get, key="calibration_cohort_metric"
+    )
+    return str(column), str(metric)
+
+
+NO_METADATA_MESSAGE = (
+    "This project lists no metadata columns, so there are no cohorts to compare. Add columns "
+    "such as source, site or sensor under `metadata:` in the project file."
+)
+
+
+def settings_caption(chosen: Controls) -> str:
+    strategy = STRATEGIES[chosen.strategy].lower()
+    return (
+        f"Value (95% bootstrap interval; {N_RESAMPLES:,} resamples, seed {SEED}), with "
+        f"{chosen.n_bins} {strategy} confidence bins. Intervals of the binned errors are "
+        "bias-corrected and may lie below the value. Overconfidence (mean confidence − "
+        "accuracy) is in percentage points: positive means overconfident. Definitions: "
+        "docs/calibration.md."
+    )
+
+
+def reliability_section(
+    reports: Mapping[str, CalibrationSummary],
+    chosen: Controls,
+    colors: Mapping[str, str],
+    roles: Mapping[str, str],
+) -> None:
+    """The reliability diagrams: all splits in one figure when overlaid; side by side, rows of
+    at most :data:`DIAGRAMS_PER_ROW` splits of even length, a shorter last row keeping the same
+    panel width."""
+    bins = {split: report.reliability for split, report in reports.items()}
+    strategy = STRATEGIES[chosen.strategy].lower()
+    title = f"Reliability per split ({chosen.n_bins} {strategy} bins)"
+    names = list(bins)
+    n_rows = 1 if chosen.layout == "overlay" else -(-len(names) // DIAGRAMS_PER_ROW)
+    per_row = -(-len(names) // n_rows)
+    rows = [names[i : i + per_row] for i in range(0, len(names), per_row)]
+    for index, row in enumerate(rows):
+        figure = reliability_diagram(
+            {split: bins[split] for split in row},
+            colors=colors,
+            layout=chosen.layout,
+            title=title if index == 0 else "",
+        )
+        place = st.container()
+        if chosen.layout == "side_by_side" and len(rows) > 1 and len(row) < per_row:
+            place = st.columns([len(row), per_row - len(row)])[0]
+        last = index == len(rows) - 1
+        key = "calibration_reliability" if last else f"calibration_reliability_{index}"
+        place.plotly_chart(
+            tidy_panels(figure), width="stretch", key=key, config={"displaylogo": False}
+        )
+    # what explained_chart writes under a chart, here under the whole grid
+    st.markdown(
+        f"**What to take from it:** {_escape_markdown(reliability_takeaway(reports, roles))}"
+    )
+    st.caption(RELIABILITY_SHOWS)
+
+
+def tidy_panels(figure: go.Figure) -> go.Figure:
+    """Side-by-side reliability panels read as one grid: one accuracy scale (every panel spans
+    0-100%) and one sample-share scale, labelled on the first panel only, so that tick labels
+    never run into the neighbouring panel on narrow screens. Presentation only: no value moves.
+    """
+    layout = figure.layout.to_plotly_json()
+    n_panels = sum(1 for name in layout if name.startswith("yaxis")) // 2
+    if n_panels < 2:
+        return figure
+    histogram_axes = {f"y{index}" for index in range(n_panels + 1, 2 * n_panels + 1)}
+    shares = [
+        max((value for value in trace.y if value is not None), default=0.0)
+        for trace in figure.data
+        if trace.type == "bar" and trace.yaxis in histogram_axes and trace.y is not None
+    ]
+    top = 1.08 * max(shares, default=1.0) or 1.0
+    figure.update_yaxes(range=[0.0, top], row=2)
+    for column in range(2, n_panels + 1):
+        figure.update_yaxes(showticklabels=False, row=1, col=column)
+        figure.update_yaxes(showticklabels=False, row=2, col=column)
+    return figure
+
+
+def tidy_metrics_chart(figure: go.Figure) -> go.Figure:
+    """The metrics chart without its legend (each row is labelled with its split, in the split's
+    colour) and without axis titles (each panel's title names its metric, the ticks carry the
+    unit; :data:`METRICS_SHOWS` gives the rest), with few, level ticks: on a narrow screen the
+    panels are too narrow for long axis titles and slanted labels."""
+    figure.update_layout(showlegend=False, margin={"t": 40})
+    figure.update_xaxes(title_text=None, nticks=3, tickangle=0)
+    return figure
+
+
+SPARSE_BIN = 10
+"""A reliability point backed by fewer samples than this is called out as noisy."""
+
+
+RELIABILITY_SHOWS = (
+    "Top: each point is one confidence bin: its mean confidence (x) against how often the model "
+    "was right in it (y). On the dashed diagonal the model is perfectly calibrated; below it, "
+    "overconfident; above it, underconfident. The shaded bar is the gap. Bottom: the share of "
+    "samples in each bin; a bin holding only a handful of samples swings between 0% and 100% "
+    "accuracy by chance, so read the points together with this histogram. Empty bins are left "
+    "out, not drawn as zero accuracy. Hover for a bin's range, count, accuracy and confidence."
+)
+
+
+def show_table(frame: pd.DataFrame, *, pinned: str, max_rows: int = 12) -> None:
+    """A table tall enough for ``max_rows`` rows without scrolling, its first column pinned."""
+    height = 38 + 35 * min(len(frame), max_rows)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        height=height,
+        column_config={pinned: st.column_config.TextColumn(pinned=True)},
+    )
+
+
+def _direction_of_temperature(temperature: float) -> str:
+    if temperature > 1.05:
+        return "model was overconfident"
+    if temperature < 0.95:
+        return "model was underconfident"
+    return "already about right"
+
+
+def temperature_cards(comparison: TemperatureComparison) -> None:
+    """The fitted temperature and its effect on the fit split, then T explained in words."""
+    fit = comparison.temperature
+    split = comparison.fit_split
+    before, after = comparison.before[split], comparison.after[split]
+    temperature, nll, ece = st.columns(3)
+    temperature.metric(
+        "Fitted temperature T", f"{fit.temperature:.3g}", border=True, delta_color="off",
+        delta=_direction_of_temperature(fit.temperature), delta_arrow="off",
+        help=f"Minimises the NLL on {split} ({fit.n_samples:,} samples). T > 1: the model was "
+        "overconfident; T < 1: underconfident; T = 1: already right.",
+    )  # fmt: skip
+    nll.metric(
+        f"NLL on {split}", format_value("nll", after.nll.value),
+        f"{after.nll.value - before.nll.value:+.3f} from {format_value('nll', before.nll.value)}",
+        delta_color="inverse", border=True,
+    )  # fmt: skip
+    ece.metric(
+        f"ECE on {split}", format_value("ece", after.ece.value),
+        f"{100 * (after.ece.value - before.ece.value):+.1f} pts from "
+        f"{format_value('ece', before.ece.value)}", delta_color="inverse", border=True,
+    )  # fmt: skip
+    st.markdown(f"**{_escape_markdown(comparison.explanation)}**")
+
+
+# --------------------------------------------------------------------------------------------
+# Cached analyses (keyed by the workspace fingerprint and widget values, never by arrays)
+# --------------------------------------------------------------------------------------------
+
+
+def split_reports(
+    workspace: Workspace, *, n_bins: int, strategy: str, n_resamples: int = N_RESAMPLES
+) -> dict[str, CalibrationSummary]:
+    """Every calibration metric of every split, with intervals (from the logits: NLL is exact)."""
+    return {
+        split: calibration_report(
+            workspace.labels(split),
+            workspace.logits(split),
+            outputs_are="logits",
+            n_bins=n_bins,
+            strategy=strategy,
+            n_resamples=n_resamples,
+            seed=SEED,
+        )
+        for split in workspace.split_names
+    }
+
+
+def comparison_splits(workspace: Workspace, splits: Sequence[str]) -> list[str] | None:
+    """The splits the temperature comparison runs on: the fit (validation) split and ``splits``,
+    in project order; ``None`` when the project has no validation split."""
+    fit = next((s for s, role in workspace.split_roles.items() if role == "validation"), None)
+    if fit is None:
+        return None
+    return [split for split in workspace.split_names if split == fit or split in splits]
+
+
+def no_validation_message(workspace: Workspace) -> str:
+    roles = ", ".join(f"{split} ({role})" for split, role in workspace.split_roles.items())
+    return (
+        "**Temperature scaling needs a validation split**, and this project has none (its "
+        f"splits: {roles}). The temperature must be fitted on held-out data that is not used "
+        "to judge it; fitting it on test would make test look better calibrated than it is. "
+        "Add a split with `role: validation` to the project file (see docs/project-file.md)."
+    )
+
+
+@st.cache_data(
+    show_spinner="Computing calibration metrics (bootstrap intervals)...", max_entries=32
+)
+def _reports(
+    _workspace: Workspace, fingerprint: str, n_bins: int, strategy: str
+) -> dict[str, CalibrationSummary]:
+    return split_reports(_workspace, n_bins=n_bins, strategy=strategy)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _curves(_workspace: Workspace, fingerprint: str) -> dict[str, RiskCoverage]:
+    curves = {}
+    for split in _workspace.split_names:
+        confidences, hits = top_label(
+            _workspace.labels(split), _workspace.logits(split), outputs_are="logits"
+        )
+        curves[split] = risk_coverage_curve(confidences, hits)
+    return curves
+
+
+@st.cache_data(
+    show_spinner="Fitting the temperature and applying it to every split...", max_entries=32
+)
+def _comparison(
+    _workspace: Workspace,
+    fingerprint: str,
+    splits: tuple[str, ...],
+    n_bins: int,
+    strategy: str,
+    method: str,
+) -> TemperatureComparison:
+    return temperature_scaling_comparison(
+        {split: _workspace.logits(split) for split in splits},
+        {split: _workspace.labels(split) for split in splits},
+        roles={split: _workspace.split_roles[split] for split in splits},
+        recalibration=method, n_bins=n_bins, strategy=strategy, n_resamples=N_RESAMPLES,
+        seed=SEED,
+    )  # fmt: skip
+
+
+@st.cache_data(show_spinner="Computing calibration per cohort...", max_entries=32)
+def _cohorts(
+    _workspace: Workspace, fingerprint: str, column: str, n_bins: int, strategy: str
+) -> dict[str, CohortCalibration]:
+    return {
+        split: calibration_by_cohort(
+            _workspace.labels(split),
+            _workspace.logits(split),
+            _workspace.split_predictions(split)[column],
+            outputs_are="logits",
+            n_bins=n_bins,
+            strategy=strategy,
+            n_resamples=N_RESAMPLES,
+            seed=SEED,
+        )
+        for split in _workspace.split_names
+    }
+
+
+def _guarded(compute, *args):
+    """Run a cached analysis; bad data stops the page with a readable ``st.error``."""
+    try:
+        return compute(*args)
+    except (ProjectError, ValueError) as error:
+        st.error(f"**The calibration analysis failed on this project's predictions.** {error}")
+        st.stop()
+
+
+def reports_for(workspace: Workspace, chosen: Controls) -> dict[str, CalibrationSummary]:
+    reports = _guarded(_reports, workspace, workspace.fingerprint(), chosen.n_bins, chosen.strategy)
+    return {split: reports[split] for split in chosen.splits}
+
+
+def curves_for(workspace: Workspace, splits: Sequence[str]) -> dict[str, RiskCoverage]:
+    curves = _guarded(_curves, workspace, workspace.fingerprint())
+    return {split: curves[split] for split in splits}
+
+
+def comparison_for(
+    workspace: Workspace, chosen: Controls, method: str
+) -> TemperatureComparison | None:
+    """The temperature comparison, or ``None`` after explaining on the page why there is none
+    (no validation split, or predictions a temperature cannot be fitted to); the rest of the
+    page goes on either way."""
+    splits = comparison_splits(workspace, chosen.splits)
+    if splits is None:
+        st.info(no_validation_message(workspace))
+        return None
+    key = (workspace.fingerprint(), tuple(splits), chosen.n_bins, chosen.strategy, method)
+    try:
+        return _comparison(workspace, *key)
+    except (ProjectError, ValueError) as error:
+        st.error(f"**No temperature could be fitted on this project's validation split.** {error}")
+        return None
+
+
+def cohorts_for(
+    workspace: Workspace, chosen: Controls, column: str
+) -> dict[str, CohortCalibration] | None:
+    """Calibration per cohort of ``column`` on the chosen splits; ``None`` after a warning when
+    the column has more than :data:`MAX_COHORTS` values (an identifier, not a cohort)."""
+    values = pd.concat(
+        [workspace.split_predictions(split)[column].astype(str) for split in chosen.splits]
+    )
+    distinct = values.nunique()
+    if distinct > MAX_COHORTS:
+        st.warning(
+            f"**{_escape_markdown(column)} has {distinct:,} different values** on the splits "
+            f"shown, too many to compare as cohorts (at most {MAX_COHORTS}). Pick a column with "
+            "a few values, such as a source, site or sensor."
+        )
+        return None
+    key = (workspace.fingerprint(), column, chosen.n_bins, chosen.strategy)
+    cohorts = _guarded(_cohorts, workspace, *key)
+    return {split: cohorts[split] for split in chosen.splits}
+
+
+MAX_COHORTS = 50
+"""A cohort column with more distinct values than this on the shown splits is not charted."""
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------------------------
+
+
+def format_value(name: str, value: float) -> str:
+    """One metric's value as the page shows it: ``6.1%``, ``+5.2 pts``, ``0.149``."""
+    if not np.isfinite(value):
+        return "n/a"
+    unit = METRIC_UNITS[name]
+    if unit == "percent":
+        return f"{100 * value:.1f}%"
+    if unit == "points":
+        return f"{100 * value:+.1f} pts"
+    return f"{value:.3f}"
+
+
+def format_estimate(name: str, estimate: Estimate) -> str:
+    """``"6.1% (4.9 to 7.4)"``, ``"+5.2 pts (3.9 to 6.6)"``, ``"0.149 (0.051 to 0.275)"``; the
+    value alone when there is no interval."""
+    text = format_value(name, estimate.value)
+    if not (np.isfinite(estimate.low) and np.isfinite(estimate.high)):
+        return text
+    unit = METRIC_UNITS[name]
+    if unit == "percent":
+        return f"{text} ({100 * estimate.low:.1f} to {100 * estimate.high:.1f})"
+    if unit == "points":
+        return f"{text} ({100 * estimate.low:+.1f} to {100 * estimate.high:+.1f})"
+    return f"{text} ({estimate.low:.3f} to {estimate.high:.3f})"
+
+
+def metrics_table(reports: Mapping[str, CalibrationSummary]) -> pd.DataFrame:
+    """One row per metric, one column per split: value (95% interval)."""
+    rows = [{"Metric": "Samples", **{s: f"{r.n_samples:,}" for s, r in reports.items()}}]
+    for name, label in METRIC_LABELS.items():
+        row = {"Metric": label}
+        row.update({s: format_estimate(name, getattr(r, name)) for s, r in reports.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _bin_range(lower: float, upper: float) -> str:
+    decimals = 0 if upper - lower >= 0.05 else 1 if upper - lower >= 0.005 else 2
+    return f"{100 * lower:.{decimals}f}–{100 * upper:.{decimals}f}%"
+
+
+def _direction(over: Estimate) -> str:
+    """Over- or underconfident, judged by the interval of mean confidence − accuracy."""
+    if np.isfinite(over.low) and over.low > 0:
+        return "overconfident"
+    if np.isfinite(over.high) and over.high < 0:
+        return "underconfident"
+    if not np.isfinite(over.low):
+        return "overconfident" if over.value > 0 else "underconfident"
+    return "about right"
+
+
+def _held_out(reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]) -> list[str]:
+    """The splits to compare, without train when there are others (train is trivially
+    calibrated)."""
+    others = [split for split in reports if roles.get(split) != "train"]
+    return others or list(reports)
+
+
+# --------------------------------------------------------------------------------------------
+# Takeaways: sentences computed from the numbers
+# --------------------------------------------------------------------------------------------
+
+
+def headline(
+    reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]
+) -> tuple[str, str]:
+    """The page's verdict: the worst-calibrated split and the direction; and its severity."""
+    worst = max(reports, key=lambda split: reports[split].ece.value)
+    summary = reports[worst]
+    ece, over = summary.ece, summary.overconfidence
+    severity = (
+        "ok"
+        if ece.value < WELL_CALIBRATED_ECE
+        else "warning"
+        if ece.value < POORLY_CALIBRATED_ECE
+        else "critical"
+    )
+    directions = [_direction(reports[split].overconfidence) for split in reports]
+    counts = {kind: directions.count(kind) for kind in ("overconfident", "underconfident")}
+    where = f"the {len(reports)} splits shown" if len(reports) > 1 else "the split shown"
+    if severity == "ok":
+        text = (
+            f"The model is well calibrated on {where}: the largest ECE is "
+            f"{format_estimate('ece', ece)}, on {worst}."
+        )
+    else:
+        text = f"{worst} is the worst-calibrated split shown: ECE {format_estimate('ece', ece)}."
+    direction = _direction(over)
+    gap = f"{abs(100 * over.value):.1f} points"
+    confidence = f"{100 * summary.mean_confidence.value:.1f}%"
+    accuracy = f"{100 * summary.accuracy.value:.1f}%"
+    if direction == "overconfident":
+        text += (
+            f" The model is overconfident there: its mean confidence ({confidence}) is {gap} "
+            f"above its accuracy ({accuracy})."
+        )
+    elif direction == "underconfident":
+        text += (
+            f" The model is underconfident there: its mean confidence ({confidence}) is {gap} "
+            f"below its accuracy ({accuracy})."
+        )
+    else:
+        text += (
+            f" On average its confidence ({confidence}) matches its accuracy ({accuracy}) "
+            "within the noise, so the error comes from individual confidence ranges."
+        )
+    reference = next(
+        (s for role in ("validation", "test") for s in reports if roles.get(s) == role), None
+    )
+    if reference is not None and reference != worst and severity != "ok":
+        text += f" On {reference}, ECE is {format_estimate('ece', reports[reference].ece)}."
+    if len(reports) > 1:
+        text += " " + _directions_sentence(counts, len(reports))
+    return text, severity
+
+
+def _directions_sentence(counts: Mapping[str, int], total: int) -> str:
+    over, under = counts["overconfident"], counts["underconfident"]
+    if over == total:
+        return f"It is overconfident on every split shown ({total})."
+    if under == total:
+        return f"It is underconfident on every split shown ({total})."
+    if over + under == 0:
+        return "On every split shown its confidence matches its accuracy within the noise."
+    parts = [f"overconfident on {over}"] if over else []
+    parts += [f"underconfident on {under}"] if under else []
+    rest = total - over - under
+    sentence = f"Of the {total} splits shown, it is " + " and ".join(parts)
+    if rest:
+        sentence += f"; on {rest} its confidence matches its accuracy within the noise"
+    return sentence + "."
+
+
+def metrics_takeaway(reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]) -> str:
+    """Where ECE and NLL are lowest and highest, and whether the difference is beyond noise."""
+    splits = _held_out(reports, roles)
+    best = min(splits, key=lambda split: reports[split].ece.value)
+    worst = max(splits, key=lambda split: reports[split].ece.value)
+    if best == worst:
+        return (
+            f"On {worst}, ECE is {format_estimate('ece', reports[worst].ece)} and NLL "
+            f"{format_estimate('nll', reports[worst].nll)}."
+        )
+    low, high = reports[best].ece, reports[worst].ece
+    text = (
+        f"ECE ranges from {format_value('ece', low.value)} on {best} to "
+        f"{format_value('ece', high.value)} on {worst}; "
+    )
+    if high.low > low.high:
+        text += "their 95% intervals do not overlap, so the difference is real, not noise."
+    else:
+        text += "their 95% intervals overlap, so the difference may be noise."
+    text += (
+        f" NLL goes from {format_value('nll', reports[best].nll.value)} on {best} to "
+        f"{format_value('nll', reports[worst].nll.value)} on {worst}."
+    )
+    return text
+
+
+def reliability_takeaway(
+    reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]
+) -> str:
+    """The bin that contributes most to the worst split's ECE, in words."""
+    splits = _held_out(reports, roles)
+    worst = max(splits, key=lambda split: reports[split].ece.value)
+    bins = reports[worst].reliability
+    contribution = np.where(bins.count > 0, bins.count * np.abs(np.nan_to_num(bins.gap)), -1.0)
+    index = int(np.argmax(contribution))
+    accuracy, confidence = bins.accuracy[index], bins.mean_confidence[index]
+    where = _bin_range(bins.lower[index], bins.upper[index])
+    text = (
+        f"On {worst}, the largest miscalibration is in the {where} confidence bin "
+        f"({100 * bins.share[index]:.0f}% of its samples): "
+    )
+    if confidence >= accuracy:
+        text += (
+            f"the model claims {100 * confidence:.1f}% there but is right only "
+            f"{100 * accuracy:.1f}% of the time."
+        )
+    else:
+        text += (
+            f"the model claims only {100 * confidence:.1f}% there but is right "
+            f"{100 * accuracy:.1f}% of the time."
+        )
+    best = min(splits, key=lambda split: reports[split].ece.value)
+    if best != worst:
+        text += (
+            f" {best} stays closest to the diagonal (ECE "
+            f"{format_value('ece', reports[best].ece.value)})."
+        )
+    counts = [report.reliability.count for report in reports.values()]
+    sparse = sum(int(((count > 0) & (count < SPARSE_BIN)).sum()) for count in counts)
+    drawn = sum(int((count > 0).sum()) for count in counts)
+    if sparse:
+        text += (
+            f" {sparse} of the {drawn} points come from bins with fewer than {SPARSE_BIN} "
+            "samples; they swing by chance (hover for a bin's count)."
+        )
+    return text
+
+
+_VERDICT_TEXT = {
+    "fit split": "fitted here",
+    "holds": "gain holds",
+    "does not hold": "gain does not hold",
+    "worse": "worse after scaling",
+}
+
+
+def temperature_table(comparison: TemperatureComparison) -> pd.DataFrame:
+    """One row per split: ECE and NLL before and after scaling, the recalibration, the verdict."""
+    temperature = f"{comparison.temperature.temperature:.3g}"
+    method = RECALIBRATIONS[comparison.recalibration.method].lower()
+    rows = []
+    for split in comparison.before:
+        before, after = comparison.before[split], comparison.after[split]
+        change = comparison.ece_change[split]
+        rows.append(
+            {
+                "Split": split,
+                "ECE before": format_estimate("ece", before.ece),
+                f"ECE after T = {temperature}": format_estimate("ece", after.ece),
+                "ECE change (points)": format_estimate("overconfidence", change).replace(
+                    " pts", ""
+                ),
+                f"ECE after {method}": format_estimate("ece", comparison.recalibrated[split].ece),
+                "NLL before": format_value("nll", before.nll.value),
+                "NLL after": format_value("nll", after.nll.value),
+                "Verdict": _VERDICT_TEXT[comparison.verdicts[split]],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def gain_severity(comparison: TemperatureComparison) -> str:
+    """``ok`` when the gain holds on every compared split, else ``warning``."""
+    verdicts = [v for s, v in comparison.verdicts.items() if s != comparison.fit_split]
+    return "ok" if all(v == "holds" for v in verdicts) else "warning"
+
+
+def default_diagram_splits(
+    comparison: TemperatureComparison, roles: Mapping[str, str]
+) -> list[str]:
+    """The fit split and the shifted or deployment split that scaling helps least."""
+    shifted = [s for s in comparison.before if roles.get(s) in ("shifted", "deployment")]
+    others = shifted or [s for s in comparison.before if s != comparison.fit_split]
+    if not others:
+        return [comparison.fit_split]
+    worst = max(others, key=lambda split: comparison.after[split].ece.value)
+    return [comparison.fit_split, worst]
+
+
+def temperature_diagrams_takeaway(comparison: TemperatureComparison, splits: Sequence[str]) -> str:
+    method = RECALIBRATIONS[comparison.recalibration.method].lower()
+    parts = [
+        f"{split}: {format_value('ece', comparison.before[split].ece.value)} before, "
+        f"{format_value('ece', comparison.after[split].ece.value)} after scaling, "
+        f"{format_value('ece', comparison.recalibrated[split].ece.value)} after {method}"
+        for split in splits
+    ]
+    return "ECE " + "; ".join(parts) + "."
+
+
+def cohort_table(
+    cohorts: Mapping[str, CohortCalibration], metric: str, column: str
+) -> pd.DataFrame:
+    """One row per split and cohort: size, the chosen metric, overconfidence, accuracy, a flag."""
+    rows = []
+    for split, result in cohorts.items():
+        for cohort, summary in result.summaries.items():
+            row: dict[str, object] = {"Split": split, column: cohort, "n": summary.n_samples}
+            for name in dict.fromkeys((metric, "overconfidence", "accuracy")):
+                row[METRIC_LABELS[name]] = format_estimate(name, getattr(summary, name))
+            row["Interval"] = (
+                f"too few samples (< {result.min_samples}): none"
+                if result.too_few[cohort]
+                else "95% bootstrap"
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cohort_takeaway(cohorts: Mapping[str, CohortCalibration], metric: str, column: str) -> str:
+    """The worst and best cohort with an interval, and how many cohorts are too small."""
+
+    def badness(value: float) -> float:
+        if metric == "accuracy":
+            return -value
+        return abs(value) if metric == "overconfidence" else value
+
+    pairs = [
+        (split, cohort, getattr(summary, metric))
+        for split, result in cohorts.items()
+        for cohort, summary in result.summaries.items()
+        if not result.too_few[cohort] and np.isfinite(getattr(summary, metric).value)
+    ]
+    small = sum(sum(result.too_few.values()) for result in cohorts.values())
+    label = METRIC_LABELS[metric]
+    size = next(iter(cohorts.values())).min_samples if cohorts else 0
+    note = (
+        f" {small} cohort(s) have fewer than {size} samples: their values are shown as open "
+        "markers without an interval, because so few samples cannot pin them down."
+        if small
+        else ""
+    )
+    if not pairs:
+        return f"Every cohort of {column} is too small for an interval.{note}"
+    worst = max(pairs, key=lambda pair: badness(pair[2].value))
+    best = min(pairs, key=lambda pair: badness(pair[2].value))
+    text = (
+        f"The worst cohort is {column} = {worst[1]} on {worst[0]}: {label} "
+        f"{format_estimate(metric, worst[2])}"
+    )
+    if best[:2] != worst[:2]:
+        best_text = format_estimate(metric, best[2])
+        text += f"; the best is {column} = {best[1]} on {best[0]}: {best_text}"
+    return text + "." + note
+
+
+def selective_table(curves: Mapping[str, RiskCoverage]) -> pd.DataFrame:
+    coverage = f"{100 * DEFAULT_COVERAGE:.0f}%"
+    return pd.DataFrame(
+        [
+            {
+                "Split": split,
+                "AURC": f"{100 * curve.aurc:.2f}%",
+                "Excess AURC": f"{100 * curve.excess_aurc:.2f}%",
+                "Error answering all": f"{100 * curve.error_rate:.1f}%",
+                f"Error answering the {coverage} most confident": (
+                    f"{100 * risk_at_coverage(curve, DEFAULT_COVERAGE):.1f}%"
+                ),
+            }
+            for split, curve in curves.items()
+        ]
+    )
+
+
+def selective_takeaway(curves: Mapping[str, RiskCoverage], roles: Mapping[str, str]) -> str:
+    """The 90%-coverage sentence and where the area under the curve is smallest and largest."""
+    text = selective_sentence(curves, roles=roles)
+    if len(curves) > 1:
+        best = min(curves, key=lambda split: curves[split].aurc)
+        worst = max(curves, key=lambda split: curves[split].aurc)
+        text += (
+            f" Averaged over every coverage (AURC), error is lowest on {best} "
+            f"({100 * curves[best].aurc:.2f}%) and highest on {worst} "
+            f"({100 * curves[worst].aurc:.2f}%)."
+        )
+    return text
+
+
+METRICS_SHOWS = (
+    "Each panel is one metric; a dot is a split's value and the bar its 95% bootstrap interval "
+    "(errors and accuracy in %, overconfidence in percentage points, Brier from 0 to 2, NLL in "
+    "nats). For the calibration errors (ECE to classwise ECE) lower is better and 0 is "
+    "perfect; in the overconfidence panel (mean confidence − accuracy), right of the dotted zero "
+    "line means overconfident. Brier and NLL score accuracy and calibration together."
+)
+TEMPERATURE_SHOWS = (
+    "ECE of each split before scaling (open circle), after dividing the logits by T (filled "
+    "circle) and after the non-parametric recalibration (diamond), with 95% intervals. A gain "
+    "that holds brings the filled circle about as close to 0 as on validation."
+)
+DIAGRAMS_SHOWS = (
+    "The same reliability diagram three times: as the model is, after temperature scaling, and "
+    "after the non-parametric recalibration, both fitted on the validation split only. Points "
+    "that move onto the diagonal are a gain; points that stay below it are not."
+)
+SELECTIVE_SHOWS = (
+    "The model answers only its most confident predictions and abstains on the rest. x: the "
+    "share of samples it answers; y: its error rate on them. A curve that stays low as x grows "
+    "means confidence ranks the errors last, so abstaining on the least confident samples "
+    "removes most mistakes. The legend gives the area under each curve (AURC, lower is better)."
+)
+
+
+def cohort_shows(column: str) -> str:
+    return (
+        f"One row per value of {_escape_markdown(column)}, one dot per split with its 95% "
+        "interval. Open markers are cohorts too small for an interval. A cohort far to the "
+        "right of the others is where the model's confidence is least trustworthy."
+    )
+
+
+READING_GUIDE = (
+    "- **ECE** (expected calibration error): cut the predictions into bins by confidence; in each "
+    "bin compare the average confidence with how often the model is right; average the gaps, "
+    "weighted by bin size. 0% is perfect.\n"
+    "- **Adaptive ECE**: the same with equal-mass bins (each holds as many samples).\n"
+    "- **MCE**: the largest gap of any bin. **RMS calibration error**: the root mean square gap, "
+    "which weighs large gaps more.\n"
+    "- **Classwise ECE**: the ECE of every class's probability (not only the top one), averaged "
+    "over classes.\n"
+    "- **Brier score** (0 to 2) and **NLL** (nats): how much probability the model puts on the "
+    "true class; they reward accuracy and calibration together. Lower is better.\n"
+    "- **Overconfidence**: mean confidence minus accuracy. Positive: the model claims more than "
+    "it delivers; negative: underconfident.\n"
+    "- **Intervals** are 95% bootstrap intervals (1,000 resamples, seed 0). For the binned "
+    "errors (ECE, adaptive ECE, MCE, RMS, classwise ECE) they are bias-corrected: a binned error "
+    "measured on few samples overstates the true error, so the interval can lie below the "
+    "value. Details: docs/calibration.md.\n"
+    "- **Temperature scaling** divides the model's logits by one number T fitted on the "
+    "validation split: T above 1 softens overconfident probabilities, below 1 sharpens "
+    "underconfident ones. It never changes which class is predicted.\n"
+    "- **AURC**: the area under the risk-coverage curve, the error averaged over every share "
+    "of samples answered. **Excess AURC** is what the confidence ranking costs compared with a "
+    "perfect one that puts every error last."
+)
