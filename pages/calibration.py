@@ -15,7 +15,10 @@ from gengap_dash.plots.selective import risk_coverage_chart
 from gengap_dash.plots.style import split_colors
 from gengap_dash.ui import calibration as ui
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box
+from gengap_dash.ui.navigation import ensure_app_navigation
 from gengap_dash.ui.workspace import current_workspace
+
+ensure_app_navigation(__file__)
 
 workspace = current_workspace()
 page_header(

@@ -29,6 +29,9 @@ from gengap_dash.ui.learning_curves import (
     notes_area,
     training_runs,
 )
+from gengap_dash.ui.navigation import ensure_app_navigation
+
+ensure_app_navigation(__file__)
 
 spec = current_spec()
 page_header(

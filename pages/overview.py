@@ -11,7 +11,10 @@ from gengap_dash.presentation import SEVERITY_RANK, accuracy_delta_text, scoreca
 from gengap_dash.scorecard import gap_chart_takeaway, metric_chart_takeaway
 from gengap_dash.ui.analysis import scorecard_for
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box, verdict_list
+from gengap_dash.ui.navigation import ensure_app_navigation
 from gengap_dash.ui.workspace import current_workspace
+
+ensure_app_navigation(__file__)
 
 workspace = current_workspace()
 page_header(
