@@ -35,6 +35,14 @@ class Estimate:
         return {"value": self.value, "low": self.low, "high": self.high}
 
 
+def split_stream(seed: int, position: int) -> tuple[int, int]:
+    """The seed of split number ``position`` (project order): every view that bootstraps a
+    split draws from ``np.random.default_rng([seed, position])``, so the scorecard and the
+    calibration page give the same interval for the same split, and splits of equal size do not
+    share resamples."""
+    return (int(seed), int(position))
+
+
 def resample_column_sums(
     statistics: np.ndarray, *, n_resamples: int = DEFAULT_RESAMPLES, rng: np.random.Generator
 ) -> np.ndarray:

@@ -44,6 +44,10 @@ BinningStrategy = Literal["uniform", "quantile"]
 OutputKind = Literal["probs", "logits"]
 Resampling = Literal["auto", "exact", "blocks"]
 IntervalKind = Literal["auto", "percentile", "basic"]
+Seed = int | tuple[int, ...]
+"""A bootstrap seed: an integer, or a tuple such as ``(seed, split position)`` that gives each
+split its own stream (the scorecard draws split ``i`` from ``default_rng([seed, i])``; the same
+tuple here draws the same resamples)."""
 RecalibrationMethod = Literal["histogram", "isotonic"]
 GainVerdict = Literal["fit split", "holds", "does not hold", "worse"]
 
@@ -539,7 +543,7 @@ def calibration_report(
     n_bins: int = DEFAULT_N_BINS,
     strategy: BinningStrategy = "uniform",
     n_resamples: int = bootstrap.DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: Seed = 0,
     confidence: float = bootstrap.DEFAULT_CONFIDENCE,
     resampling: Resampling = "auto",
     interval: IntervalKind = "auto",
@@ -589,7 +593,7 @@ def top_label_calibration_report(
     n_bins: int = DEFAULT_N_BINS,
     strategy: BinningStrategy = "uniform",
     n_resamples: int = bootstrap.DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: Seed = 0,
     confidence: float = bootstrap.DEFAULT_CONFIDENCE,
     resampling: Resampling = "auto",
     interval: IntervalKind = "auto",
@@ -662,7 +666,7 @@ def calibration_by_cohort(
     n_bins: int = DEFAULT_N_BINS,
     strategy: BinningStrategy = "uniform",
     n_resamples: int = bootstrap.DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: Seed = 0,
     confidence: float = bootstrap.DEFAULT_CONFIDENCE,
     resampling: Resampling = "auto",
     interval: IntervalKind = "auto",
@@ -1022,7 +1026,7 @@ def temperature_scaling_comparison(
     n_bins: int = DEFAULT_N_BINS,
     strategy: BinningStrategy = "uniform",
     n_resamples: int = bootstrap.DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: Seed | Mapping[str, Seed] = 0,
     confidence: float = bootstrap.DEFAULT_CONFIDENCE,
     resampling: Resampling = "auto",
     interval: IntervalKind = "auto",
@@ -1038,6 +1042,9 @@ def temperature_scaling_comparison(
         fit_split: the split to fit on; by default the first split whose role is
             ``"validation"``.
         recalibration: the non-parametric method for comparison.
+        seed: one seed for every split, or split -> seed (e.g. ``(0, position)``); a split's
+            before, after and recalibrated summaries always share its seed, so their changes
+            are paired.
 
     Other arguments are those of :func:`calibration_report`.
     """
@@ -1061,11 +1068,11 @@ def temperature_scaling_comparison(
         raise ValueError(
             f"Expected `fit_split` to be one of {list(logits)}, but got {fit_split!r}."
         )
+    seeds = {split: seed[split] if isinstance(seed, Mapping) else seed for split in logits}
     options = {
         "n_bins": n_bins,
         "strategy": strategy,
         "n_resamples": n_resamples,
-        "seed": seed,
         "confidence": confidence,
         "resampling": resampling,
         "interval": interval,
@@ -1086,10 +1093,11 @@ def temperature_scaling_comparison(
     for split, data in prepared.items():
         scaled_logits = np.asarray(logits[split]) / temperature.temperature
         scaled = _prepare(data.labels, scaled_logits, outputs_are="logits")
-        before[split] = _summarise(data.confidences, data.hits, data, **options)
-        after[split] = _summarise(scaled.confidences, scaled.hits, scaled, **options)
+        own = {**options, "seed": seeds[split]}
+        before[split] = _summarise(data.confidences, data.hits, data, **own)
+        after[split] = _summarise(scaled.confidences, scaled.hits, scaled, **own)
         recalibrated[split] = _summarise(
-            apply_recalibration(recalibration_map, data.confidences), data.hits, None, **options
+            apply_recalibration(recalibration_map, data.confidences), data.hits, None, **own
         )
     ece_change = {
         split: _paired_change(before[split], after[split], "ece", confidence) for split in logits
@@ -1132,7 +1140,7 @@ def _check_options(
     n_bins: int,
     strategy: str,
     n_resamples: int,
-    seed: int,
+    seed: Seed,
     confidence: float,
     resampling: str,
     interval: str,
@@ -1147,8 +1155,14 @@ def _check_options(
         raise ValueError(
             f"Expected `n_resamples` to be a non-negative integer, but got {n_resamples!r}."
         )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"Expected `seed` to be a non-negative integer, but got {seed!r}.")
+    parts = seed if isinstance(seed, tuple) else (seed,)
+    if not parts or any(
+        isinstance(part, bool) or not isinstance(part, int | np.integer) or part < 0
+        for part in parts
+    ):
+        raise ValueError(
+            f"Expected `seed` to be a non-negative integer or a tuple of them, but got {seed!r}."
+        )
     if isinstance(confidence, bool) or not isinstance(confidence, float | int | np.floating):
         raise ValueError(f"Expected `confidence` in (0, 1), but got {confidence!r}.")
     if not 0.0 < confidence < 1.0:
@@ -1575,7 +1589,7 @@ def _summarise(
     n_bins: int,
     strategy: BinningStrategy,
     n_resamples: int,
-    seed: int,
+    seed: Seed,
     confidence: float,
     resampling: Resampling,
     interval: IntervalKind,
@@ -1609,7 +1623,7 @@ def _summarise(
         stop = proper.stop
     layout = _Layout(top, adaptive, classwise, proper, n_classes)
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(list(seed) if isinstance(seed, tuple) else seed)
     method: Literal["exact", "blocks", "none"] = "none"
     groups, n_groups = np.zeros(n_samples, dtype=np.int64), 1
     if n_resamples > 0:

@@ -29,6 +29,7 @@ from gengap_dash.bootstrap import (
     difference,
     interval_from_replicates,
     resample_column_sums,
+    split_stream,
 )
 from gengap_dash.errors import ProjectError
 from gengap_dash.metrics import (
@@ -419,7 +420,7 @@ def compute_scorecard(
             split,
             n_resamples=n_resamples,
             confidence=confidence,
-            rng=np.random.default_rng([seed, index]),
+            rng=np.random.default_rng(list(split_stream(seed, index))),
         )
         for index, split in enumerate(splits)
     )

@@ -856,7 +856,7 @@ PROBS = np.array([[0.7, 0.3], [0.4, 0.6], [0.2, 0.8]])
         (
             lambda: cal.calibration_report(LABELS, PROBS, seed=-2),
             ValueError,
-            r"`seed` to be a non-negative integer, but got -2",
+            r"`seed` to be a non-negative integer or a tuple of them, but got -2",
         ),
         (
             lambda: cal.calibration_report(LABELS, PROBS, confidence=95),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import edit_yaml
 
+from gengap_dash.bootstrap import split_stream
 from gengap_dash.calibration import (
     METRIC_NAMES,
     calibration_by_cohort,
@@ -54,11 +55,16 @@ def test_json_equals_the_library(
     assert payload["project"] == "Wine MLP"
     workspace = Workspace.from_file(tabular_project, cache_dir=cache_dir)
     names = workspace.split_names
-    options = {"n_bins": 10, "strategy": "quantile", "n_resamples": 200, "seed": 0}
+    options = {"n_bins": 10, "strategy": "quantile", "n_resamples": 200}
+    streams = {split: split_stream(0, position) for position, split in enumerate(names)}
     assert list(payload["splits"]) == names
     for split in names:
         report = calibration_report(
-            workspace.labels(split), workspace.logits(split), outputs_are="logits", **options
+            workspace.labels(split),
+            workspace.logits(split),
+            outputs_are="logits",
+            seed=streams[split],
+            **options,
         )
         assert list(payload["splits"][split]) == list(METRIC_NAMES)
         for name in METRIC_NAMES:
@@ -68,6 +74,7 @@ def test_json_equals_the_library(
         {s: workspace.logits(s) for s in names},
         {s: workspace.labels(s) for s in names},
         roles=workspace.split_roles,
+        seed=streams,
         **options,
     )
     temperature = payload["temperature"]
@@ -91,6 +98,7 @@ def test_json_equals_the_library(
             workspace.logits(split),
             workspace.split_predictions(split)["batch"],
             outputs_are="logits",
+            seed=streams[split],
             **options,
         )
         shown = payload["cohorts"]["batch"][split]
@@ -117,6 +125,7 @@ def test_text_has_the_tables_and_the_sentences(
         {s: workspace.labels(s) for s in names},
         roles=workspace.split_roles,
         n_resamples=200,
+        seed={split: split_stream(0, position) for position, split in enumerate(names)},
     )
     assert out.startswith("Wine MLP: calibration (15 equal-width bins; 95% bootstrap intervals")
     assert comparison.explanation in out
@@ -137,11 +146,15 @@ def test_summary_json_gains_calibration_and_the_temperature(
     assert code == 0, err
     payload = json.loads(out)
     workspace = Workspace.from_file(tabular_project, cache_dir=cache_dir)
-    for split in workspace.split_names:
+    scorecard = payload["splits"]
+    for position, split in enumerate(workspace.split_names):
         report = calibration_report(
-            workspace.labels(split), workspace.logits(split), outputs_are="logits"
+            workspace.labels(split),
+            workspace.logits(split),
+            outputs_are="logits",
+            seed=split_stream(0, position),
         )
-        row = payload["splits"][split]
+        row = scorecard[split]
         assert {"accuracy", "ece", "nll", "brier"} <= set(row)  # the scorecard's stay
         for name in SUMMARY_METRICS:
             estimate = getattr(report, name)

@@ -13,6 +13,7 @@ import yaml
 from conftest import edit_yaml
 from streamlit.testing.v1 import AppTest
 
+from gengap_dash.bootstrap import split_stream
 from gengap_dash.calibration import (
     calibration_by_cohort,
     calibration_report,
@@ -55,10 +56,19 @@ def markdown(app: AppTest) -> str:
     return "\n".join(block.value for block in blocks).replace("\\", "")
 
 
+def stream(workspace: Workspace, split: str) -> tuple[int, int]:
+    """The bootstrap stream of a split, as the app draws it (seed 0, position in the project)."""
+    return split_stream(0, workspace.split_names.index(split))
+
+
 def reports(workspace: Workspace, splits: list[str], **options):
     return {
         split: calibration_report(
-            workspace.labels(split), workspace.logits(split), outputs_are="logits", **options
+            workspace.labels(split),
+            workspace.logits(split),
+            outputs_are="logits",
+            seed=stream(workspace, split),
+            **options,
         )
         for split in splits
     }
@@ -102,6 +112,7 @@ def test_the_page_shows_the_library_numbers(
         {s: workspace.logits(s) for s in workspace.split_names if s in splits or s == val},
         {s: workspace.labels(s) for s in workspace.split_names if s in splits or s == val},
         roles=workspace.split_roles,
+        seed={s: stream(workspace, s) for s in workspace.split_names},
     )
     assert comparison.temperature.temperature == pytest.approx(fit.temperature, rel=1e-12)
     assert comparison.explanation in text
@@ -175,6 +186,7 @@ def test_widgets_change_the_output(
             outputs_are="logits",
             n_bins=8,
             strategy="quantile",
+            seed=stream(workspace, split),
         )
         for split in splits
     }
@@ -205,6 +217,7 @@ def test_the_cohort_column_switches(
         workspace.logits("test"),
         workspace.split_predictions("test")["batch"],
         outputs_are="logits",
+        seed=stream(workspace, "test"),
     )
     assert all(cohort.too_few.values())
     text = markdown(app)

@@ -977,3 +977,20 @@ def test_ece_uses_the_bias_corrected_basic_interval_like_the_calibration_page(ca
     a_low, a_high = np.percentile(rotated.replicates["accuracy"], [2.5, 97.5])
     assert rotated.metrics["accuracy"].low == pytest.approx(a_low)
     assert rotated.metrics["accuracy"].high == pytest.approx(a_high)
+
+
+def test_the_scorecard_and_the_calibration_report_give_one_ece_interval():
+    """Same split, same stream (seed, position): the overview and the calibration page agree."""
+    from gengap_dash.bootstrap import split_stream
+    from gengap_dash.calibration import calibration_report
+
+    splits = [make_split("val", "validation", 400, 0.9), make_split("rotated", "shifted", 400, 0.6)]
+    card = compute_scorecard(splits, n_resamples=500, seed=3)
+    for position, split in enumerate(splits):
+        report = calibration_report(
+            split.labels, split.probs, n_resamples=500, seed=split_stream(3, position)
+        )
+        shown = card.split(split.name).metrics["ece"]
+        assert shown.value == pytest.approx(report.ece.value, rel=1e-9)
+        assert shown.low == pytest.approx(report.ece.low, rel=1e-9)
+        assert shown.high == pytest.approx(report.ece.high, rel=1e-9)

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gengap_dash.bootstrap import split_stream
 from gengap_dash.errors import ProjectError
 
 SUMMARY_METRICS: tuple[str, ...] = (
@@ -167,15 +168,20 @@ def calibration_payload(
         selective_sentence,
     )
 
-    options = {"n_bins": n_bins, "strategy": strategy, "n_resamples": n_resamples, "seed": seed}
+    options = {"n_bins": n_bins, "strategy": strategy, "n_resamples": n_resamples}
     names, roles = workspace.split_names, workspace.split_roles
+    streams = {split: split_stream(seed, position) for position, split in enumerate(names)}
     labels = {split: workspace.labels(split) for split in names}
     logits = {split: workspace.logits(split) for split in names}
     reports = {
-        split: calibration_report(labels[split], logits[split], outputs_are="logits", **options)
+        split: calibration_report(
+            labels[split], logits[split], outputs_are="logits", seed=streams[split], **options
+        )
         for split in names
     }
-    temperature, reason = temperature_payload(workspace, recalibration=recalibration, **options)
+    temperature, reason = temperature_payload(
+        workspace, recalibration=recalibration, seed=seed, **options
+    )
     cohorts: dict[str, Any] = {}
     for column in cohort_columns:
         cohorts[column] = {}
@@ -185,6 +191,7 @@ def calibration_payload(
                 logits[split],
                 workspace.split_predictions(split)[column],
                 outputs_are="logits",
+                seed=streams[split],
                 **options,
             )
             cohorts[column][split] = {
@@ -203,6 +210,8 @@ def calibration_payload(
         "project": workspace.name,
         "settings": {
             **options,
+            "seed": seed,
+            "streams": "split i of the project resamples from default_rng([seed, i])",
             "confidence": 0.95,
             "interval": "basic (bias-corrected) for the binned errors, percentile for the others",
             "min_cohort_samples": _min_cohort_samples(),
@@ -267,7 +276,7 @@ def temperature_payload(
         n_bins=n_bins,
         strategy=strategy,
         n_resamples=n_resamples,
-        seed=seed,
+        seed={split: split_stream(seed, position) for position, split in enumerate(names)},
     )
     fit = comparison.temperature
     return {
@@ -302,13 +311,13 @@ def add_calibration(workspace, payload: dict[str, Any]) -> None:
     from gengap_dash.calibration import calibration_report
 
     splits = payload.setdefault("splits", {})
-    for split in workspace.split_names:
+    for position, split in enumerate(workspace.split_names):
         report = calibration_report(
             workspace.labels(split),
             workspace.logits(split),
             outputs_are="logits",
             n_resamples=SUMMARY_RESAMPLES,
-            seed=SUMMARY_SEED,
+            seed=split_stream(SUMMARY_SEED, position),
         )
         entry = splits.setdefault(split, {})
         intervals = entry.setdefault("ci", {})

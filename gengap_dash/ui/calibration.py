@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from gengap_dash.bootstrap import Estimate
+from gengap_dash.bootstrap import Estimate, split_stream
 from gengap_dash.calibration import (
     DEFAULT_N_BINS,
     METRIC_LABELS,
@@ -282,9 +282,9 @@ def split_reports(
             n_bins=n_bins,
             strategy=strategy,
             n_resamples=n_resamples,
-            seed=SEED,
+            seed=split_stream(SEED, position),
         )
-        for split in workspace.split_names
+        for position, split in enumerate(workspace.split_names)
     }
 
 
@@ -343,7 +343,7 @@ def _comparison(
         {split: _workspace.labels(split) for split in splits},
         roles={split: _workspace.split_roles[split] for split in splits},
         recalibration=method, n_bins=n_bins, strategy=strategy, n_resamples=N_RESAMPLES,
-        seed=SEED,
+        seed={split: split_stream(SEED, _workspace.split_names.index(split)) for split in splits},
     )  # fmt: skip
 
 
@@ -360,9 +360,9 @@ def _cohorts(
             n_bins=n_bins,
             strategy=strategy,
             n_resamples=N_RESAMPLES,
-            seed=SEED,
+            seed=split_stream(SEED, position),
         )
-        for split in _workspace.split_names
+        for position, split in enumerate(_workspace.split_names)
     }
 
 
