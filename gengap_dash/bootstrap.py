@@ -102,6 +102,7 @@ def interval_from_replicates(
     kind: IntervalKind = "percentile",
     confidence: float = DEFAULT_CONFIDENCE,
     floor: float | None = None,
+    ceiling: float | None = None,
 ) -> tuple[float, float]:
     """A bootstrap interval around ``value`` from its replicates.
 
@@ -111,13 +112,16 @@ def interval_from_replicates(
         kind: ``"percentile"`` (the replicates' quantiles) or ``"basic"``
             (``[2 value - q_high, 2 value - q_low]``, which corrects a plug-in estimate that is
             biased, such as the binned calibration errors).
-        floor: a lower bound the metric cannot go below (applied to the basic interval).
+        floor, ceiling: the range the metric cannot leave (applied to the basic interval, which
+            can otherwise step outside it, e.g. an MCE interval above 100%).
     """
     low, high = percentile_interval(replicates, confidence=confidence)
     if kind == "basic":
         low, high = 2.0 * value - high, 2.0 * value - low
         if floor is not None:
             low, high = max(low, floor), max(high, floor)
+        if ceiling is not None:
+            low, high = min(low, ceiling), min(high, ceiling)
     elif kind != "percentile":
         raise ValueError(f"Expected `kind` to be 'percentile' or 'basic', but got {kind!r}.")
     return float(low), float(high)

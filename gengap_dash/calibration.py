@@ -1698,6 +1698,7 @@ def _estimate(
         kind=kind,
         confidence=confidence,
         floor=None if name == "overconfidence" else 0.0,
+        ceiling=1.0 if name in BINNED_ERRORS else None,
     )
     return Estimate(value, float(low), float(high))
 

@@ -568,7 +568,12 @@ def _score_split(
     for metric in SCORECARD_METRICS:
         value = float(values[metric.name])
         low, high = interval_from_replicates(
-            value, replicates[metric.name], kind=metric.interval, confidence=confidence, floor=0.0
+            value,
+            replicates[metric.name],
+            kind=metric.interval,
+            confidence=confidence,
+            floor=0.0,
+            ceiling=1.0 if metric.unit == "percent" else None,
         )
         metrics[metric.name] = Estimate(value, low, high)
     return SplitScores(

@@ -177,3 +177,17 @@ def test_gap_interval_coverage_for_two_independent_samples():
         gap = difference(est_a.value, rep_a, est_b.value, rep_b)
         covered += gap.low <= p_a - p_b <= gap.high
     assert 0.92 <= covered / n_datasets <= 0.98
+
+
+def test_basic_interval_is_clipped_to_the_metric_range():
+    from gengap_dash.bootstrap import interval_from_replicates
+
+    replicates = np.array([0.2, 0.3, 0.4, 0.5, 0.6])  # mean 0.4, estimate 0.9: 2v - q spills over 1
+    low, high = interval_from_replicates(
+        0.9, replicates, kind="basic", confidence=0.5, floor=0.0, ceiling=1.0
+    )
+    q_low, q_high = np.percentile(replicates, [25, 75])
+    assert low == pytest.approx(min(2 * 0.9 - q_high, 1.0))
+    assert high == 1.0 and 2 * 0.9 - q_low > 1.0
+    unclipped = interval_from_replicates(0.9, replicates, kind="basic", confidence=0.5)
+    assert unclipped[1] == pytest.approx(2 * 0.9 - q_low)
