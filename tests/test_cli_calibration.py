@@ -224,3 +224,19 @@ def test_bad_input_exits_2_with_one_line(
     assert code == 2
     assert out == ""
     assert err == f"gengap: error: {message.format(project=tabular_project)}\n"
+
+
+def test_the_text_summary_says_the_temperature(
+    tabular_project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, "summary", str(tabular_project), "--resamples", "50")
+    assert code == 0, err
+    workspace = Workspace.from_file(tabular_project, cache_dir=cache_dir)
+    names = workspace.split_names
+    comparison = temperature_scaling_comparison(
+        {s: workspace.logits(s) for s in names},
+        {s: workspace.labels(s) for s in names},
+        roles=workspace.split_roles,
+        n_resamples=0,
+    )
+    assert f"- Calibration: {comparison.explanation}" in out

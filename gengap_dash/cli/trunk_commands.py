@@ -111,6 +111,13 @@ def run_summary(arguments: argparse.Namespace) -> int:
     print()
     for verdict in diagnose(scorecard):
         print(f"- {verdict.text}")
+    temperature = payload.get("temperature")
+    if temperature:
+        print(f"- Calibration: {temperature['explanation']}")
+        if temperature.get("transfer"):
+            print(f"  {temperature['transfer']}")
+    elif payload.get("temperature_reason"):
+        print(f"- Calibration: no temperature fitted. {payload['temperature_reason']}")
     return 0
 
 
