@@ -1804,12 +1804,8 @@ def _transfer_sentence(
     def held(split: str) -> str:
         return f"{split} ({_percent(before[split].ece.value)} → {_percent(after[split].ece.value)})"
 
-    def lost(split: str, first: bool) -> str:
-        verb = "rises to" if verdicts[split] == "worse" else "stays at"
-        if not first:
-            verb = "at" if verb == "stays at" else verb
-        ece_before, ece_after = before[split].ece.value, after[split].ece.value
-        return f"{split} {verb} {_percent(ece_after)} (from {_percent(ece_before)})"
+    def change(split: str) -> str:
+        return f"{split} ({_percent(before[split].ece.value)} → {_percent(after[split].ece.value)})"
 
     holding = [split for split in evaluated if verdicts[split] == "holds"]
     failing = [split for split in evaluated if verdicts[split] != "holds"]
@@ -1817,7 +1813,20 @@ def _transfer_sentence(
     if not failing:
         scope = " (under shift too)" if shifted else ""
         return f"The gain holds on {_join(held(split) for split in holding)}{scope}."
-    details = _join(lost(split, index == 0) for index, split in enumerate(failing))
+    reference = after[fit_split].ece.value
+    partly = [split for split in failing if verdicts[split] == "does not hold"]
+    worse = [split for split in failing if verdicts[split] == "worse"]
+    parts = []
+    if partly:
+        verb = "improves" if len(partly) == 1 else "improve"
+        parts.append(
+            f"{_join(change(split) for split in partly)} {verb} only partly, staying more than "
+            f"{100 * GAIN_TOLERANCE:.0f} points above {fit_split}'s {_percent(reference)}"
+        )
+    if worse:
+        verb = "gets" if len(worse) == 1 else "get"
+        parts.append(f"{_join(change(split) for split in worse)} {verb} worse")
+    details = "; ".join(parts)
     if not holding:
         return f"The gain does not hold on any other split: {details}."
     if set(failing) <= shifted and not set(holding) & shifted:
