@@ -106,3 +106,38 @@ def test_overview_renders_the_scorecard_and_its_charts(server_url: str, page) ->
     assert page.locator(f"{CHART} .point, {CHART} .bars path").count() > 8
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+
+
+@pytest.mark.parametrize(
+    ("link", "heading", "min_charts"),
+    [("learning-curves", "Learning curves", 4), ("calibration", "Calibration", 2)],
+)
+def test_every_page_renders_its_charts_from_the_sidebar(
+    server_url: str, page, link: str, heading: str, min_charts: int
+) -> None:
+    page.set_viewport_size({"width": 1440, "height": 2600})
+    page.goto(server_url)
+    page.wait_for_selector(CHART, timeout=180_000)
+    page.locator(f"[data-testid=stSidebarNav] a[href$='/{link}']").click()
+    page.wait_for_function(
+        f"document.querySelector('h1') && document.querySelector('h1').innerText.startsWith("
+        f"'{heading}')",
+        timeout=60_000,
+    )
+    page.wait_for_function(
+        f"document.querySelectorAll('{CHART}').length >= {min_charts}", timeout=120_000
+    )
+    assert page.locator("[data-testid=stException]").count() == 0
+    assert "What to take from it" in page.locator("[data-testid=stMain]").inner_text()
+    page.screenshot(path=str(SHOTS / f"{link}.png"), full_page=True)
+
+
+def test_a_deep_link_opens_the_page_inside_the_app_navigation(server_url: str, page) -> None:
+    page.goto(f"{server_url}/calibration")
+    page.wait_for_function(
+        "document.querySelector('h1') && document.querySelector('h1').innerText"
+        ".startsWith('Calibration')",
+        timeout=180_000,
+    )
+    nav = page.locator("[data-testid=stSidebarNav]").inner_text()
+    assert "Gap scorecard" in nav and "Learning curves" in nav  # the app's titles, not file names
