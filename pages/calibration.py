@@ -33,73 +33,78 @@ if not chosen.splits:
 roles, colors = workspace.split_roles, split_colors(workspace.split_roles)
 reports = ui.reports_for(workspace, chosen)
 verdict_box(*ui.headline(reports, roles))
+overview, reliability, temperature, by_cohort, selective = st.tabs(ui.TABS, key="calibration_tab")
 
-st.subheader("How far is confidence from accuracy on each split?")
-ui.show_table(ui.metrics_table(reports), pinned="Metric")
-st.caption(ui.settings_caption(chosen))
-explained_chart(
-    ui.tidy_metrics_chart(calibration_metrics_chart(reports, colors=colors, title="")),
-    shows=ui.METRICS_SHOWS,
-    takeaway=ui.metrics_takeaway(reports, roles),
-    key="calibration_metrics_chart",
-)
-
-st.subheader("Reliability diagrams: accuracy against confidence")
-ui.reliability_section(reports, chosen, colors, roles)
-
-st.subheader("Temperature scaling: does a fix fitted on validation survive shift?")
-method = st.radio(
-    "Non-parametric recalibration to compare with", list(ui.RECALIBRATIONS),
-    format_func=ui.RECALIBRATIONS.get, horizontal=True, key="calibration_recalibration",
-    help="Maps each confidence to the accuracy seen at that confidence on validation. More "
-    "flexible than one temperature, so it can fit validation better and transfer worse.",
-)  # fmt: skip
-comparison = ui.comparison_for(workspace, chosen, method)  # None: the reason is shown
-if comparison is not None:
-    ui.temperature_cards(comparison)
-    if comparison.transfer:
-        verdict_box(comparison.transfer, ui.gain_severity(comparison))
-    ui.show_table(ui.temperature_table(comparison), pinned="Split")
+with overview:
+    st.subheader("How far is confidence from accuracy on each split?")
+    ui.show_table(ui.metrics_table(reports), pinned="Metric")
+    st.caption(ui.settings_caption(chosen))
     explained_chart(
-        temperature_comparison_chart(comparison, colors=colors),
-        shows=ui.TEMPERATURE_SHOWS,
-        takeaway=" ".join(comparison.sentences[1:]),
-        key="calibration_temperature_chart",
+        calibration_metrics_chart(reports, colors=colors, title=""),
+        shows=ui.METRICS_SHOWS,
+        takeaway=ui.metrics_takeaway(reports, roles),
+        key="calibration_metrics_chart",
     )
-    diagram_splits = st.multiselect(
-        "Splits in the before/after diagrams", list(comparison.before),
-        default=ui.default_diagram_splits(comparison, roles), key="calibration_diagram_splits",
+
+with reliability:
+    st.subheader("Reliability diagrams: accuracy against confidence")
+    ui.reliability_section(reports, chosen, ui.diagram_layout(), colors, roles)
+
+with temperature:
+    st.subheader("Temperature scaling: does a fix fitted on validation survive shift?")
+    method = st.radio(
+        "Non-parametric recalibration to compare with", list(ui.RECALIBRATIONS),
+        format_func=ui.RECALIBRATIONS.get, horizontal=True, key="calibration_recalibration",
+        help="Maps each confidence to the accuracy seen at that confidence on validation. More "
+        "flexible than one temperature, so it can fit validation better and transfer worse.",
     )  # fmt: skip
-    if diagram_splits:
+    comparison = ui.comparison_for(workspace, chosen, method)  # None: the reason is shown
+    if comparison is not None:
+        ui.temperature_cards(comparison)
+        if comparison.transfer:
+            verdict_box(comparison.transfer, ui.gain_severity(comparison))
+        ui.show_table(ui.temperature_table(comparison), pinned="Split")
         explained_chart(
-            ui.tidy_panels(
-                temperature_reliability_diagrams(comparison, colors=colors, splits=diagram_splits)
-            ),
-            shows=ui.DIAGRAMS_SHOWS,
-            takeaway=ui.temperature_diagrams_takeaway(comparison, diagram_splits),
-            key="calibration_temperature_diagrams",
+            temperature_comparison_chart(comparison, colors=colors),
+            shows=ui.TEMPERATURE_SHOWS,
+            takeaway=" ".join(comparison.sentences[1:]),
+            key="calibration_temperature_chart",
         )
+        diagram_splits = st.multiselect(
+            "Splits in the before/after diagrams", list(comparison.before),
+            default=ui.default_diagram_splits(comparison, roles), key="calibration_diagram_splits",
+        )  # fmt: skip
+        if diagram_splits:
+            explained_chart(
+                temperature_reliability_diagrams(comparison, colors=colors, splits=diagram_splits),
+                shows=ui.DIAGRAMS_SHOWS,
+                takeaway=ui.temperature_diagrams_takeaway(comparison, diagram_splits),
+                key="calibration_temperature_diagrams",
+            )
 
-st.subheader("Calibration by cohort")
-column, metric = ui.cohort_controls(workspace)  # None: no metadata column (explained)
-cohorts = ui.cohorts_for(workspace, chosen, column) if column else None  # None: explained
-if column and cohorts is not None:
+with by_cohort:
+    st.subheader("Is the model's confidence worse in some cohorts?")
+    column, metric = ui.cohort_controls(workspace)  # None: no metadata column (explained)
+    cohorts = ui.cohorts_for(workspace, chosen, column) if column else None  # None: explained
+    if column and cohorts is not None:
+        explained_chart(
+            cohort_calibration_chart(cohorts, metric=metric, colors=colors, column=column),
+            shows=ui.cohort_shows(column),
+            takeaway=ui.cohort_takeaway(cohorts, metric, column),
+            key="calibration_cohort_chart",
+        )
+        ui.show_table(ui.cohort_table(cohorts, metric, column), pinned="Split")
+
+with selective:
+    st.subheader("Selective prediction: what if the model may abstain?")
+    curves = ui.curves_for(workspace, chosen.splits)
     explained_chart(
-        cohort_calibration_chart(cohorts, metric=metric, colors=colors, column=column),
-        shows=ui.cohort_shows(column),
-        takeaway=ui.cohort_takeaway(cohorts, metric, column),
-        key="calibration_cohort_chart",
+        risk_coverage_chart(curves, colors=colors),
+        shows=ui.SELECTIVE_SHOWS,
+        takeaway=ui.selective_takeaway(curves, roles),
+        key="calibration_risk_coverage",
     )
-    ui.show_table(ui.cohort_table(cohorts, metric, column), pinned="Split")
+    ui.show_table(ui.selective_table(curves), pinned="Split")
 
-st.subheader("Selective prediction: what if the model may abstain?")
-curves = ui.curves_for(workspace, chosen.splits)
-explained_chart(
-    risk_coverage_chart(curves, colors=colors),
-    shows=ui.SELECTIVE_SHOWS,
-    takeaway=ui.selective_takeaway(curves, roles),
-    key="calibration_risk_coverage",
-)
-ui.show_table(ui.selective_table(curves), pinned="Split")
 with st.expander("How to read this page"):
     st.markdown(ui.READING_GUIDE)

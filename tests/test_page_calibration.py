@@ -24,8 +24,10 @@ from gengap_dash.calibration import (
 from gengap_dash.predictions import to_export_frame
 from gengap_dash.selective import risk_coverage_curve, selective_sentence
 from gengap_dash.ui.calibration import (
+    TABS,
     cohort_table,
     format_estimate,
+    headline,
     metrics_table,
     temperature_table,
 )
@@ -42,16 +44,18 @@ def open_page(project: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     return app.switch_page(PAGE).run()
 
 
-def charts(app: AppTest) -> dict[str, dict]:
-    """Plotly charts by widget key (the element id ends with it) -> the figure's JSON."""
+def charts(app) -> dict[str, dict]:
+    """Plotly charts (of the page, or of one tab) by widget key (the element id ends with it) ->
+    the figure's JSON."""
     return {
         chart.proto.id.split("-", 2)[-1]: json.loads(chart.proto.spec)
         for chart in app.get("plotly_chart")
     }
 
 
-def markdown(app: AppTest) -> str:
-    """Every Markdown block, caption and call-out, without Markdown escapes."""
+def markdown(app) -> str:
+    """Every Markdown block, caption and call-out (of the page, or of one tab), without Markdown
+    escapes."""
     blocks = [*app.markdown, *app.caption, *app.info, *app.warning, *app.error, *app.success]
     return "\n".join(block.value for block in blocks).replace("\\", "")
 
@@ -131,6 +135,29 @@ def test_the_page_shows_the_library_numbers(
     assert sentence.startswith("Keeping the 90% most confident predictions, error is")
     assert sentence in text
 
+    # under the controls and the headline, one tab per question; each chart in its own tab
+    assert [tab.label for tab in app.tabs] == list(TABS)
+    tabs = {tab.label: tab for tab in app.tabs}
+    text_of_headline, severity = headline(expected, workspace.split_roles)
+    boxes = {"ok": app.success, "warning": app.warning, "critical": app.error}[severity]
+    assert boxes[0].value.replace("\\", "") == text_of_headline  # the first call-out
+    assert text_of_headline not in "\n".join(markdown(tab) for tab in app.tabs)  # above them
+    where = {
+        "Overview": {"calibration_metrics_chart"},
+        "Reliability": {"calibration_reliability"},
+        "Temperature scaling": {
+            "calibration_temperature_chart",
+            "calibration_temperature_diagrams",
+        },
+        "Cohorts": {"calibration_cohort_chart"},
+        "Selective prediction": {"calibration_risk_coverage"},
+    }
+    for label, keys in where.items():
+        assert keys <= set(charts(tabs[label])), label
+        assert "What to take from it:" in markdown(tabs[label]), label
+    assert any(frame.value.equals(shown) for frame in tabs["Overview"].dataframe)
+    assert tabs["Reliability"].radio(key="calibration_layout").value == "side_by_side"
+
     # every chart is there, and says what it shows
     figures = charts(app)
     for key in (
@@ -164,12 +191,16 @@ def test_widgets_change_the_output(
     assert not shown.equals(before)
     assert shown.equals(metrics_table(reports(workspace, splits, n_bins=8)))
     assert "with 8 equal width confidence bins" in markdown(app)
+    assert "a histogram whose bars span the bins" in markdown(app)
 
     app.radio(key="calibration_strategy").set_value("quantile").run()
     assert not app.exception
     expected = reports(workspace, splits, n_bins=8, strategy="quantile")
     assert table_with_metric_column(app).equals(metrics_table(expected))
     assert "with 8 equal mass confidence bins" in markdown(app)
+    # the caption under the diagrams says how equal-mass bins are drawn
+    assert "a histogram whose bars span the bins" not in markdown(app)
+    assert "bins closer together than a bar's width are stacked" in markdown(app)
 
     app.radio(key="calibration_layout").set_value("overlay").run()
     figure = charts(app)["calibration_reliability"]

@@ -37,6 +37,13 @@ _AXIS_TITLES: dict[str, str] = {
     "brier": "Brier score (0 to 2)",
     "nll": "NLL (nats)",
 }
+_PANEL_TITLES: dict[str, str] = {
+    **_AXIS_TITLES,
+    "rms_ce": "RMS error (%)",
+    "overconfidence": "Overconfidence (points)",
+    "brier": "Brier (0 to 2)",
+}
+"""Axis titles short enough for a panel of the metrics chart on a narrow screen."""
 _CHART_METRICS = (
     "ece",
     "adaptive_ece",
@@ -47,6 +54,19 @@ _CHART_METRICS = (
     "brier",
     "nll",
 )
+
+BAR_WIDTH = 0.03
+"""Width of a reliability diagram's gap bars, and of its histogram bars with equal-mass bins, in
+confidence units (3% of the axis), whatever the bin's own width: an equal-mass bin can span
+most of the axis, and a bar as wide as the bin would hide the others. For panels side by side;
+a diagram alone (overlaid) is several times wider and uses :data:`WIDE_BAR_WIDTH`."""
+
+WIDE_BAR_WIDTH = 0.012
+"""The same width for a diagram that has the figure's whole width to itself (about the same
+number of pixels as :data:`BAR_WIDTH` in one of four panels side by side)."""
+
+_AXIS_PADDING = 0.02
+"""Room left around the data, as a share of an axis's span, so that no marker is cut in half."""
 
 
 def reliability_diagram(
@@ -59,9 +79,14 @@ def reliability_diagram(
 ) -> go.Figure:
     """Reliability diagram of one or several splits, with a confidence histogram under it.
 
-    Per bin: accuracy against mean confidence (a point), the gap to the diagonal shaded, and the
-    share of samples (the histogram, same x axis). Empty bins are not drawn. Hover shows the
-    bin's range, count, accuracy, confidence and gap.
+    Per bin: accuracy against mean confidence (a point) and the gap to the diagonal (a narrow
+    bar at the bin's mean confidence, from the point up or down to the diagonal). Under it, the
+    share of samples per bin: with equal-width bins a histogram whose bars span the bins; with
+    equal-mass bins (of any width, and of equal share by construction) narrow bars at each
+    bin's mean confidence, of width :data:`BAR_WIDTH` (:data:`WIDE_BAR_WIDTH` for a single
+    panel). Empty bins are not drawn. Side by side,
+    the panels share their scales and only the first is labelled. Hover shows the bin's range,
+    count, accuracy, confidence and gap.
 
     Args:
         bins: split -> reliability bins (``CalibrationSummary.reliability``), in project order.
@@ -137,7 +162,9 @@ def calibration_metrics_chart(
     """One small panel per metric: each split's value (dot) and 95% interval (bar).
 
     The intervals of the binned errors are bias-corrected, so a bar may lie below its dot (the
-    plug-in value overstates the error on small samples).
+    plug-in value overstates the error on small samples). Each row is labelled with its split,
+    in the split's colour (no legend); each panel's axis title names its metric and unit, with
+    few, level ticks, so that the panels stay readable on a narrow screen.
 
     Args:
         summaries: split -> summary, in project order.
@@ -153,9 +180,8 @@ def calibration_metrics_chart(
         rows=n_rows,
         cols=n_columns,
         shared_yaxes=True,
-        subplot_titles=[METRIC_LABELS[name] for name in metrics],
-        horizontal_spacing=0.04,
-        vertical_spacing=0.22 if n_rows > 1 else 0.1,
+        horizontal_spacing=0.05,
+        vertical_spacing=0.2 if n_rows > 1 else 0.1,
     )
     splits = list(summaries)
     for index, name in enumerate(metrics):
@@ -169,19 +195,26 @@ def calibration_metrics_chart(
                 name=split,
                 color=colors[split],
                 notes=[f"n = {summary.n_samples:,}"],
-                show_legend=index == 0,
+                show_legend=False,
             ):
                 fig.add_trace(trace, row=row + 1, col=column + 1)
+        estimates = [getattr(summary, name) for summary in summaries.values()]
         fig.update_xaxes(
-            title_text=_AXIS_TITLES[name], row=row + 1, col=column + 1, **_value_axis(name)
+            title_text=_PANEL_TITLES[name],
+            row=row + 1,
+            col=column + 1,
+            **_value_axis(name, estimates),
         )
         if name == "overconfidence":
             fig.add_vline(
                 x=0.0, line={"color": DIAGONAL_COLOR, "dash": "dot"}, row=row + 1, col=column + 1
             )
-    apply_layout(fig, title=title, height=120 + n_rows * (90 + 26 * len(splits)))
-    fig.update_yaxes(**_category_axis(splits))
-    fig.update_yaxes(title_text="Split", col=1)
+    height = (60 if title else 20) + n_rows * (110 + 26 * len(splits))
+    apply_layout(fig, title=title, height=height)
+    fig.update_layout(showlegend=False)
+    fig.update_xaxes(nticks=3, tickangle=0, title_font={"size": 12})
+    labels = [f'<span style="color:{colors[split]}">{split}</span>' for split in splits]
+    fig.update_yaxes(**{**_category_axis(splits), "ticktext": labels})
     return fig
 
 
@@ -194,7 +227,9 @@ def cohort_calibration_chart(
 ) -> go.Figure:
     """A metric per cohort (one row per cohort, one dot per split), with 95% intervals.
 
-    Cohorts flagged ``too_few`` are drawn as open markers without an interval.
+    Cohorts flagged ``too_few`` are drawn as open markers without an interval; the legend shows
+    each split as a filled marker in its colour and, when some cohort is too small, one more
+    entry for the open marker.
 
     Args:
         cohorts: split -> per-cohort results, in project order.
@@ -210,6 +245,7 @@ def cohort_calibration_chart(
         order.extend(cohort for cohort in result.cohorts if cohort not in order)
     offsets = _offsets(len(cohorts))
     fig = go.Figure()
+    estimates: list[Estimate] = []
     for offset, (split, result) in zip(offsets, cohorts.items(), strict=True):
         names = list(result.cohorts)
         notes = [
@@ -221,16 +257,37 @@ def cohort_calibration_chart(
             )
             for cohort in names
         ]
+        values = [getattr(result.summaries[cohort], metric) for cohort in names]
+        estimates += values
         for trace in _estimate_traces(
-            [getattr(result.summaries[cohort], metric) for cohort in names],
+            values,
             [order.index(cohort) + offset for cohort in names],
             metric=metric,
             name=split,
             color=colors[split],
             notes=[f"{cohort}<br>{note}" for cohort, note in zip(names, notes, strict=True)],
             open_markers=[result.too_few[cohort] for cohort in names],
+            legend_color=colors[split],
         ):
             fig.add_trace(trace)
+    small = [result.min_samples for result in cohorts.values() if any(result.too_few.values())]
+    if small:
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=f"too few samples (< {max(small):,}): no interval",
+                legendgroup="too few",
+                marker={
+                    "color": NEUTRAL,
+                    "size": 10,
+                    "symbol": "circle-open",
+                    "line": {"width": 2, "color": NEUTRAL},
+                },
+                hoverinfo="skip",
+            )
+        )
     apply_layout(
         fig,
         title=f"{METRIC_LABELS[metric]} by {column or 'cohort'}, with 95% bootstrap intervals",
@@ -238,8 +295,9 @@ def cohort_calibration_chart(
         y_title=column or "Cohort",
         height=max(320, 140 + len(order) * (18 + 14 * len(cohorts))),
     )
+    _legend_under_axes(fig)
     fig.update_yaxes(**_category_axis(order))
-    fig.update_xaxes(**_value_axis(metric))
+    fig.update_xaxes(**_value_axis(metric, estimates))
     return fig
 
 
@@ -252,7 +310,8 @@ def temperature_comparison_chart(
     """Per split, a metric before, after temperature scaling and after recalibration.
 
     Open circle: before; filled circle: after temperature scaling (joined to "before" by a thin
-    line); diamond: after the non-parametric recalibration. Bars are 95% intervals.
+    line); diamond: after the non-parametric recalibration. Bars are 95% intervals. Markers
+    are never clipped: an ECE of 0 sits just right of the axis, whole.
     """
     _check_metrics([metric])
     colors = _colors(comparison.before, colors)
@@ -305,8 +364,10 @@ def temperature_comparison_chart(
         y_title="Split",
         height=max(320, 160 + 48 * len(splits)),
     )
+    _legend_under_axes(fig)
     fig.update_yaxes(**_category_axis(splits))
-    fig.update_xaxes(**_value_axis(metric))
+    estimates = [getattr(summaries[split], metric) for summaries, *_ in stages for split in splits]
+    fig.update_xaxes(**_value_axis(metric, estimates))
     return fig
 
 
@@ -322,6 +383,9 @@ def _reliability_figure(
     title: str,
     height: int | None,
 ) -> go.Figure:
+    """Diagrams on top, histograms under them, one column per panel. Side by side, the panels
+    read as one grid: every histogram shares the largest share as its top, and only the first
+    column carries tick labels, so that none runs into its neighbour on a narrow screen."""
     n_panels = len(panels)
     fig = make_subplots(
         rows=2,
@@ -332,6 +396,7 @@ def _reliability_figure(
         horizontal_spacing=0.05 if n_panels > 1 else 0.0,
         subplot_titles=[name for name, _ in panels] + [""] * n_panels,
     )
+    bar_width = BAR_WIDTH if n_panels > 1 else WIDE_BAR_WIDTH
     in_legend: set[str] = set()
     for index, (_, panel_bins) in enumerate(panels):
         column = index + 1
@@ -352,34 +417,67 @@ def _reliability_figure(
         for split, split_bins in panel_bins.items():
             show_legend = split not in in_legend
             in_legend.add(split)
-            for trace, row in _reliability_traces(split, split_bins, colors[split], show_legend):
+            for trace, row in _reliability_traces(
+                split, split_bins, colors[split], show_legend, bar_width=bar_width
+            ):
                 fig.add_trace(trace, row=row, col=column)
+    tops = [
+        (_histogram_bars(bins, bar_width=bar_width)[2] + bins.share).max(initial=0.0)
+        for _, panel in panels
+        for bins in panel.values()
+    ]
+    top = 1.1 * max(tops, default=0.0) or 1.0
+    has_panel_titles = any(name for name, _ in panels)
     apply_layout(fig, title=title, height=height or 560)
-    fig.update_layout(barmode="overlay", bargap=0.0, margin={"t": 100}, legend={"y": 1.07})
-    fig.update_xaxes(range=[0.0, 1.0], tickformat=".0%")
+    fig.update_layout(
+        barmode="overlay",
+        bargap=0.0,
+        margin={"t": (48 if title else 16) + (26 if has_panel_titles else 0)},
+    )
+    # panel titles small enough that neighbours do not run into each other on a narrow screen
+    longest = max(len(name) for name, _ in panels)
+    fig.update_annotations(font={"size": 13 if longest <= 24 else 12})
+    _legend_under_axes(fig)
+    # Plain numbers (the axis titles carry the %), few of them on narrow panels: a panel's
+    # last tick label must not run into the next panel's first.
+    ticks = [0.0, 0.25, 0.5, 0.75, 1.0] if n_panels <= 2 else [0.0, 0.5, 1.0]
+    fig.update_xaxes(
+        range=_padded(0.0, 1.0), tickvals=ticks, ticktext=[f"{100 * t:.0f}" for t in ticks]
+    )
     fig.update_xaxes(title_text="Confidence (%)", row=2)
-    fig.update_yaxes(range=[0.0, 1.0], tickformat=".0%", row=1)
+    accuracy_ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    fig.update_yaxes(
+        range=_padded(0.0, 1.0),
+        tickvals=accuracy_ticks,
+        ticktext=[f"{100 * t:.0f}" for t in accuracy_ticks],
+        row=1,
+    )
     fig.update_yaxes(title_text="Accuracy (%)", row=1, col=1)
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=2)
+    fig.update_yaxes(range=[0.0, top], tickformat=".0%", nticks=4, row=2)
     fig.update_yaxes(title_text="Samples (%)", row=2, col=1)
+    for column in range(2, n_panels + 1):
+        fig.update_yaxes(showticklabels=False, col=column)
     return fig
 
 
 def _reliability_traces(
-    split: str, bins: ReliabilityBins, color: str, show_legend: bool
+    split: str, bins: ReliabilityBins, color: str, show_legend: bool, *, bar_width: float
 ) -> list[tuple[go.BaseTraceType, int]]:
-    """The gap bars and the accuracy line (row 1) and the histogram (row 2) of one split."""
-    centres = (bins.lower + bins.upper) / 2.0
-    widths = bins.upper - bins.lower
+    """The gap bars and the accuracy line (row 1) and the histogram (row 2) of one split.
+
+    Gap bars stand at the bin's mean confidence, ``bar_width`` wide, from the accuracy to
+    the diagonal. The histogram is laid out by :func:`_histogram_bars`.
+    """
     filled = bins.count > 0
     customdata = np.column_stack([bins.lower, bins.upper, bins.count, bins.share, bins.gap])
+    bin_range = "bin (%{customdata[0]:.4~f}, %{customdata[1]:.4~f}]"
     gap_bars = go.Bar(
-        x=centres[filled],
+        x=bins.mean_confidence[filled],
         y=bins.gap[filled],
         base=bins.accuracy[filled],
-        width=widths[filled],
+        width=bar_width,
         marker={"color": color, "line": {"width": 0}},
-        opacity=0.22,
+        opacity=0.35,
         name=f"{split}: gap",
         legendgroup=split,
         showlegend=False,
@@ -390,6 +488,7 @@ def _reliability_traces(
         y=bins.accuracy,
         mode="lines+markers",
         connectgaps=False,
+        cliponaxis=False,
         line={"color": color, "width": 2},
         marker={"color": color, "size": 8},
         name=split,
@@ -397,15 +496,17 @@ def _reliability_traces(
         showlegend=show_legend,
         customdata=customdata,
         hovertemplate=(
-            f"<b>{split}</b><br>bin (%{{customdata[0]:.3f}}, %{{customdata[1]:.3f}}]<br>"
+            f"<b>{split}</b><br>{bin_range}<br>"
             "samples: %{customdata[2]:,.0f} (%{customdata[3]:.1%})<br>"
             "accuracy: %{y:.1%}<br>mean confidence: %{x:.1%}<br>"
             "gap (confidence − accuracy): %{customdata[4]:+.1%}<extra></extra>"
         ),
     )
+    positions, widths, bases = _histogram_bars(bins, bar_width=bar_width)
     histogram = go.Bar(
-        x=centres,
+        x=positions,
         y=bins.share,
+        base=bases,
         width=widths,
         marker={"color": color, "line": {"width": 0.5, "color": "white"}},
         opacity=0.55,
@@ -414,11 +515,63 @@ def _reliability_traces(
         showlegend=False,
         customdata=customdata,
         hovertemplate=(
-            f"<b>{split}</b><br>bin (%{{customdata[0]:.3f}}, %{{customdata[1]:.3f}}]<br>"
+            f"<b>{split}</b><br>{bin_range}<br>"
             "samples: %{customdata[2]:,.0f} (%{y:.1%})<extra></extra>"
         ),
     )
     return [(gap_bars, 1), (line, 1), (histogram, 2)]
+
+
+def _legend_under_axes(fig: go.Figure, *, gap: int = 62) -> None:
+    """A horizontal legend ``gap`` pixels under the plot area (below the x axis title),
+    left-aligned. Plotly grows the bottom margin to fit it however many rows it wraps to, so on
+    a narrow screen it never runs into the title, as a legend beside the title does."""
+    margin = fig.layout.margin
+    plot_height = fig.layout.height - margin.t - margin.b
+    fig.update_layout(
+        legend={
+            "orientation": "h",
+            "x": 0.0,
+            "xanchor": "left",
+            "y": -gap / plot_height,
+            "yanchor": "top",
+        }
+    )
+
+
+def _histogram_bars(
+    bins: ReliabilityBins, *, bar_width: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each bin's histogram bar goes: ``(positions, widths, bases)``, each ``(n_bins,)``.
+
+    Equal-width bins: a histogram, each bar spanning its bin, from 0. Equal-mass bins: a bar of
+    ``bar_width`` per bin, so that a bin spanning most of the axis does not become a block
+    that hides the rest; bins whose mean confidences lie closer together than that width (the
+    many bins near 100% of a confident model) are stacked into one bar at their middle, so the
+    bar's height is the share of samples at about that confidence and no bin hides behind
+    another. Every bin's mean confidence lies under its bar. Layout only: no value changes.
+    """
+    centres = (bins.lower + bins.upper) / 2.0
+    bases = np.zeros(bins.n_bins)
+    if bins.strategy == "uniform":
+        return centres, bins.upper - bins.lower, bases
+    filled = bins.count > 0
+    positions = np.where(filled, bins.mean_confidence, centres)
+    order = [int(index) for index in np.argsort(positions, kind="stable") if filled[index]]
+    stacks: list[list[int]] = []
+    for index in order:
+        if stacks and positions[index] - positions[stacks[-1][0]] < bar_width:
+            stacks[-1].append(index)
+        else:
+            stacks.append([index])
+    stacked = positions.copy()
+    for stack in stacks:
+        middle = (positions[stack[0]] + positions[stack[-1]]) / 2.0
+        height = 0.0
+        for index in stack:
+            stacked[index], bases[index] = middle, height
+            height += bins.share[index]
+    return stacked, np.full(bins.n_bins, bar_width), bases
 
 
 def _estimate_traces(
@@ -437,7 +590,8 @@ def _estimate_traces(
     """Intervals as horizontal segments and values as markers, at numeric rows ``positions``.
 
     Segments rather than error bars, because a bias-corrected interval need not contain its
-    value. ``legend_color`` (if given) colours the legend entry instead of the markers' colour.
+    value. Markers are not clipped at the axes. ``legend_color`` (if given) draws the legend
+    entry apart, as a filled ``symbol`` in that colour, whatever the markers look like.
     """
     segment_x: list[float | None] = []
     segment_y: list[float | None] = []
@@ -483,6 +637,7 @@ def _estimate_traces(
         },
         text=texts,
         hovertemplate="<b>" + name + "</b><br>%{text}<extra></extra>",
+        cliponaxis=False,
     )
     if legend_color is not None:
         markers.update(showlegend=False)
@@ -518,12 +673,29 @@ def _category_axis(labels: Sequence[str]) -> dict[str, object]:
     }
 
 
-def _value_axis(metric: str) -> dict[str, object]:
+def _value_axis(metric: str, estimates: Sequence[Estimate]) -> dict[str, object]:
+    """Tick format and range of a metric's axis: from 0 (or below, for overconfidence) to the
+    largest value or interval end, with :data:`_AXIS_PADDING` on both sides."""
+    ends = [
+        bound
+        for estimate in estimates
+        for bound in (estimate.value, estimate.low, estimate.high)
+        if np.isfinite(bound)
+    ]
+    low, high = min([0.0, *ends]), max([0.0, *ends])
+    if high - low <= 0.0:
+        high = 0.05 if metric in _PERCENT_METRICS or metric == "mean_confidence" else 0.01
+    axis: dict[str, object] = {"range": _padded(low, high)}
     if metric in _PERCENT_METRICS or metric == "mean_confidence":
-        return {"tickformat": ".0%", "rangemode": "tozero"}
-    if metric == "overconfidence":
-        return {"tickformat": "+.0%"}
-    return {"rangemode": "tozero"}
+        axis["tickformat"] = ".0%"
+    elif metric == "overconfidence":
+        axis["tickformat"] = "+.0%"
+    return axis
+
+
+def _padded(low: float, high: float) -> list[float]:
+    pad = _AXIS_PADDING * (high - low)
+    return [low - pad, high + pad]
 
 
 def _hover_format(metric: str) -> str:

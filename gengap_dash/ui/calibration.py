@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from gengap_dash.bootstrap import Estimate, split_stream
@@ -48,10 +47,16 @@ SEED = 0
 """Bootstrap seed (as ``gengap calibration`` and ``gengap summary``)."""
 
 WELL_CALIBRATED_ECE = 0.03
-"""Below this ECE (3%) a split counts as well calibrated (the headline is green)."""
+"""Below this ECE (3%) on the worst split shown the model counts as well calibrated: the
+headline is green. Documented in docs/calibration.md ("The page")."""
 
 POORLY_CALIBRATED_ECE = 0.10
-"""From this ECE (10%) a split counts as poorly calibrated (the headline is red)."""
+"""From this ECE (10%) on the worst split shown the model counts as poorly calibrated: the
+headline is red; in between it is amber."""
+
+TABS = ("Overview", "Reliability", "Temperature scaling", "Cohorts", "Selective prediction")
+"""The page's tabs, under the controls and the headline (the labels are stable: a tab keeps
+its place across reruns)."""
 
 STRATEGIES = {"uniform": "Equal width", "quantile": "Equal mass"}
 LAYOUTS = {"side_by_side": "Side by side", "overlay": "Overlaid"}
@@ -64,16 +69,15 @@ even length (7 splits: 4 and 3)."""
 
 @dataclass(frozen=True)
 class Controls:
-    """What the reader chose at the top of the page."""
+    """What the reader chose at the top of the page (it applies to every tab)."""
 
     splits: list[str]
     n_bins: int
     strategy: str
-    layout: str
 
 
 def controls(workspace: Workspace) -> Controls:
-    """The page's shared controls: splits, bins, binning strategy, diagram layout."""
+    """The page's shared controls: splits, bins, binning strategy."""
     roles = workspace.split_roles
     default = [split for split, role in roles.items() if role != "train"] or list(roles)
     with st.container(border=True):
@@ -82,7 +86,7 @@ def controls(workspace: Workspace) -> Controls:
             help="Train is left out by default: a model is nearly always well calibrated on the "
             "data it was trained on, which says little about new data.",
         )  # fmt: skip
-        bins_column, strategy_column, layout_column = st.columns(3)
+        bins_column, strategy_column = st.columns(2, gap="large")
         n_bins = bins_column.slider(
             "Confidence bins", 5, 30, DEFAULT_N_BINS, key="calibration_bins",
             help="How many groups the confidences are cut into for ECE, MCE, RMS and the diagrams.",
@@ -93,11 +97,16 @@ def controls(workspace: Workspace) -> Controls:
             help="Equal width: bins of the same confidence range. Equal mass: bins with the same "
             "number of samples (no empty bins; better when most predictions are very confident).",
         )  # fmt: skip
-        layout = layout_column.radio(
-            "Diagrams", list(LAYOUTS), format_func=LAYOUTS.get, key="calibration_layout",
-            horizontal=True, help="One reliability diagram per split, or all splits in one.",
-        )  # fmt: skip
-    return Controls(list(splits), int(n_bins), str(strategy), str(layout))
+    return Controls(list(splits), int(n_bins), str(strategy))
+
+
+def diagram_layout() -> str:
+    """Side by side or overlaid reliability diagrams (the reliability tab's own control)."""
+    layout = st.radio(
+        "Diagrams", list(LAYOUTS), format_func=LAYOUTS.get, key="calibration_layout",
+        horizontal=True, help="One reliability diagram per split, or all splits in one.",
+    )  # fmt: skip
+    return str(layout)
 
 
 def cohort_controls(workspace: Workspace) -> tuple[str | None, str]:
@@ -138,6 +147,7 @@ def settings_caption(chosen: Controls) -> str:
 def reliability_section(
     reports: Mapping[str, CalibrationSummary],
     chosen: Controls,
+    layout: str,
     colors: Mapping[str, str],
     roles: Mapping[str, str],
 ) -> None:
@@ -148,76 +158,56 @@ def reliability_section(
     strategy = STRATEGIES[chosen.strategy].lower()
     title = f"Reliability per split ({chosen.n_bins} {strategy} bins)"
     names = list(bins)
-    n_rows = 1 if chosen.layout == "overlay" else -(-len(names) // DIAGRAMS_PER_ROW)
+    n_rows = 1 if layout == "overlay" else -(-len(names) // DIAGRAMS_PER_ROW)
     per_row = -(-len(names) // n_rows)
     rows = [names[i : i + per_row] for i in range(0, len(names), per_row)]
     for index, row in enumerate(rows):
         figure = reliability_diagram(
             {split: bins[split] for split in row},
             colors=colors,
-            layout=chosen.layout,
+            layout=layout,
             title=title if index == 0 else "",
         )
         place = st.container()
-        if chosen.layout == "side_by_side" and len(rows) > 1 and len(row) < per_row:
+        if layout == "side_by_side" and len(rows) > 1 and len(row) < per_row:
             place = st.columns([len(row), per_row - len(row)])[0]
         last = index == len(rows) - 1
         key = "calibration_reliability" if last else f"calibration_reliability_{index}"
-        place.plotly_chart(
-            tidy_panels(figure), width="stretch", key=key, config={"displaylogo": False}
-        )
+        place.plotly_chart(figure, width="stretch", key=key, config={"displaylogo": False})
     # what explained_chart writes under a chart, here under the whole grid
     st.markdown(
         f"**What to take from it:** {_escape_markdown(reliability_takeaway(reports, roles))}"
     )
-    st.caption(RELIABILITY_SHOWS)
-
-
-def tidy_panels(figure: go.Figure) -> go.Figure:
-    """Side-by-side reliability panels read as one grid: one accuracy scale (every panel spans
-    0-100%) and one sample-share scale, labelled on the first panel only, so that tick labels
-    never run into the neighbouring panel on narrow screens. Presentation only: no value moves.
-    """
-    layout = figure.layout.to_plotly_json()
-    n_panels = sum(1 for name in layout if name.startswith("yaxis")) // 2
-    if n_panels < 2:
-        return figure
-    histogram_axes = {f"y{index}" for index in range(n_panels + 1, 2 * n_panels + 1)}
-    shares = [
-        max((value for value in trace.y if value is not None), default=0.0)
-        for trace in figure.data
-        if trace.type == "bar" and trace.yaxis in histogram_axes and trace.y is not None
-    ]
-    top = 1.08 * max(shares, default=1.0) or 1.0
-    figure.update_yaxes(range=[0.0, top], row=2)
-    for column in range(2, n_panels + 1):
-        figure.update_yaxes(showticklabels=False, row=1, col=column)
-        figure.update_yaxes(showticklabels=False, row=2, col=column)
-    return figure
-
-
-def tidy_metrics_chart(figure: go.Figure) -> go.Figure:
-    """The metrics chart without its legend (each row is labelled with its split, in the split's
-    colour) and without axis titles (each panel's title names its metric, the ticks carry the
-    unit; :data:`METRICS_SHOWS` gives the rest), with few, level ticks: on a narrow screen the
-    panels are too narrow for long axis titles and slanted labels."""
-    figure.update_layout(showlegend=False, margin={"t": 40})
-    figure.update_xaxes(title_text=None, nticks=3, tickangle=0)
-    return figure
+    st.caption(reliability_shows(chosen.strategy))
 
 
 SPARSE_BIN = 10
 """A reliability point backed by fewer samples than this is called out as noisy."""
 
 
-RELIABILITY_SHOWS = (
-    "Top: each point is one confidence bin: its mean confidence (x) against how often the model "
-    "was right in it (y). On the dashed diagonal the model is perfectly calibrated; below it, "
-    "overconfident; above it, underconfident. The shaded bar is the gap. Bottom: the share of "
-    "samples in each bin; a bin holding only a handful of samples swings between 0% and 100% "
-    "accuracy by chance, so read the points together with this histogram. Empty bins are left "
-    "out, not drawn as zero accuracy. Hover for a bin's range, count, accuracy and confidence."
-)
+def reliability_shows(strategy: str) -> str:
+    """What the reliability diagrams show; the histogram is drawn differently per binning."""
+    if strategy == "quantile":
+        histogram = (
+            "Bottom: where the samples lie. Equal-mass bins hold the same share of samples "
+            "each; each bin is drawn as a narrow bar (a segment) at its mean confidence, and "
+            "bins closer together than a bar's width are stacked, so a bar's height is the "
+            "share of samples at about that confidence. Bar widths do not show the bins' ranges "
+            "(the first bin may span most of the axis)."
+        )
+    else:
+        histogram = (
+            "Bottom: the share of samples in each bin, a histogram whose bars span the bins; a "
+            "bin holding only a handful of samples swings between 0% and 100% accuracy by "
+            "chance, so read the points together with it."
+        )
+    return (
+        "Top: each point is one confidence bin: its mean confidence (x) against how often the "
+        "model was right in it (y). On the dashed diagonal the model is perfectly calibrated; "
+        "below it, overconfident; above it, underconfident. The narrow shaded bar at each point "
+        f"is the gap, from the point to the diagonal. {histogram} Empty bins are left out, not "
+        "drawn as zero accuracy. Hover for a bin's range, count, accuracy and confidence."
+    )
 
 
 def show_table(frame: pd.DataFrame, *, pinned: str, max_rows: int = 12) -> None:
@@ -799,8 +789,9 @@ TEMPERATURE_SHOWS = (
 )
 DIAGRAMS_SHOWS = (
     "The same reliability diagram three times: as the model is, after temperature scaling, and "
-    "after the non-parametric recalibration, both fitted on the validation split only. Points "
-    "that move onto the diagonal are a gain; points that stay below it are not."
+    "after the non-parametric recalibration, both fitted on the validation split only (drawn "
+    "as in the Reliability tab). Points that move onto the diagonal are a gain; points that "
+    "stay below it are not."
 )
 SELECTIVE_SHOWS = (
     "The model answers only its most confident predictions and abstains on the rest. x: the "
