@@ -27,3 +27,23 @@ def check_labels(labels: np.ndarray) -> np.ndarray:
             f"Expected `labels` to be non-negative class indices, but got {int(labels.min())}."
         )
     return labels
+
+
+def check_whole_number(value: object, *, name: str, minimum: int = 0) -> None:
+    """A whole number (not a bool) of at least ``minimum`` (0: non-negative, 1: positive).
+
+    Raises:
+        ValueError: "Expected `name` to be a positive integer, but got 0."
+    """
+    kind = (
+        "positive integer"
+        if minimum == 1
+        else ("non-negative integer" if minimum == 0 else f"integer of at least {minimum}")
+    )
+    # bool is an int subclass: reject it, or `n_resamples=True` would mean 1 replicate.
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, int | np.integer)
+        or value < minimum
+    ):
+        raise ValueError(f"Expected `{name}` to be a {kind}, but got {value!r}.")

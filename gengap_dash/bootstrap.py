@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from gengap_dash.argument_checks import check_whole_number
+
 Reducer = Callable[[np.ndarray, int], np.ndarray]
 """Maps column sums ``S`` of shape ``(..., k)`` and the sample count to values ``(...,)``."""
 
@@ -197,15 +199,7 @@ def _check_statistics(statistics: np.ndarray) -> np.ndarray:
 
 
 def _check_resamples(n_resamples: int) -> None:
-    # bool is an int subclass: reject it explicitly, or `n_resamples=True` would mean 1 replicate.
-    if (
-        isinstance(n_resamples, bool | np.bool_)
-        or not isinstance(n_resamples, int | np.integer)
-        or n_resamples < 1
-    ):
-        raise ValueError(
-            f"Expected `n_resamples` to be a positive integer, but got {n_resamples!r}."
-        )
+    check_whole_number(n_resamples, name="n_resamples", minimum=1)
 
 
 def _check_confidence(confidence: float) -> None:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from gengap_dash import bootstrap
-from gengap_dash.argument_checks import check_labels
+from gengap_dash.argument_checks import check_labels, check_whole_number
 from gengap_dash.bootstrap import Estimate
 from gengap_dash.errors import ProjectError
 
@@ -684,14 +684,7 @@ def calibration_by_cohort(
     Other arguments are those of :func:`calibration_report`; each cohort uses the same ``seed``.
     """
     prepared = _prepare(labels, outputs, outputs_are=outputs_are)
-    if isinstance(min_samples, bool) or not isinstance(min_samples, int | np.integer):
-        raise ValueError(
-            f"Expected `min_samples` to be a non-negative integer, but got {min_samples!r}."
-        )
-    if min_samples < 0:
-        raise ValueError(
-            f"Expected `min_samples` to be a non-negative integer, but got {min_samples!r}."
-        )
+    check_whole_number(min_samples, name="min_samples", minimum=0)
     keys, order = _cohort_keys(cohorts, prepared.labels.shape[0])
     summaries: dict[str, CalibrationSummary] = {}
     too_few: dict[str, bool] = {}
@@ -1147,14 +1140,7 @@ def _check_options(
 ) -> None:
     _check_n_bins(n_bins)
     _check_strategy(strategy)
-    if (
-        isinstance(n_resamples, bool)
-        or not isinstance(n_resamples, int | np.integer)
-        or n_resamples < 0
-    ):
-        raise ValueError(
-            f"Expected `n_resamples` to be a non-negative integer, but got {n_resamples!r}."
-        )
+    check_whole_number(n_resamples, name="n_resamples", minimum=0)
     parts = seed if isinstance(seed, tuple) else (seed,)
     if not parts or any(
         isinstance(part, bool) or not isinstance(part, int | np.integer) or part < 0

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from gengap_dash.argument_checks import check_whole_number
 from gengap_dash.bootstrap import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
@@ -510,14 +511,7 @@ def assess_gap(
 
 
 def _check_options(*, n_resamples: int, confidence: float, seed: int) -> None:
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer):
-        raise ValueError(
-            f"Expected `n_resamples` to be a positive integer, but got {n_resamples!r}."
-        )
-    if n_resamples < 1:
-        raise ValueError(
-            f"Expected `n_resamples` to be a positive integer, but got {n_resamples!r}."
-        )
+    check_whole_number(n_resamples, name="n_resamples", minimum=1)
     if (
         isinstance(confidence, bool)
         or not isinstance(confidence, int | float | np.floating)

@@ -165,12 +165,7 @@ def gap_figure(
     unit = definition.change_unit
     title = f"{definition.label} gap against {reference_name or reference.replace('_', ' ')}"
     if reference_name is None or not gaps:
-        message = (
-            f"No {reference.replace('_', ' ')} split in this project, so there is no gap to show."
-            if reference_name is None
-            else f"{reference_name} is the only split: there is nothing to compare."
-        )
-        return _note_figure(message, title=title)
+        return _no_gap_figure(reference, reference_name, title=title)
     ci = _ci_label(scorecard.confidence)
     reference_scores = scorecard.split(reference_name)
     order = [split for split in scorecard.splits if split.name in gaps]
@@ -285,12 +280,7 @@ def gap_heatmap_figure(
     reference_name = scorecard.reference_split(reference)
     title = f"All metrics against {reference_name or reference.replace('_', ' ')}"
     if reference_name is None or not gaps:
-        message = (
-            f"No {reference.replace('_', ' ')} split in this project, so there is no gap to show."
-            if reference_name is None
-            else f"{reference_name} is the only split: there is nothing to compare."
-        )
-        return _note_figure(message, title=title)
+        return _no_gap_figure(reference, reference_name, title=title)
     ci = _ci_label(scorecard.confidence)
     order = [split for split in scorecard.splits if split.name in gaps]
     metrics = SCORECARD_METRICS
@@ -462,6 +452,16 @@ def _padded_range(values: list[float], *, percent: bool) -> list[float] | None:
     flat = 1.0 if percent else max(0.05 * abs(low), 0.01)  # one point, or 5% of the value
     pad = 0.06 * span if span > 0 else flat
     return [low - pad, high + pad]
+
+
+def _no_gap_figure(reference: str, reference_name: str | None, *, title: str) -> go.Figure:
+    """A figure that says why there is no gap to draw."""
+    message = (
+        f"No {reference.replace('_', ' ')} split in this project, so there is no gap to show."
+        if reference_name is None
+        else f"{reference_name} is the only split: there is nothing to compare."
+    )
+    return _note_figure(message, title=title)
 
 
 def _note_figure(message: str, *, title: str) -> go.Figure:
