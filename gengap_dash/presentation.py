@@ -22,14 +22,23 @@ def accuracy_delta_text(scorecard: Scorecard, split: str) -> str | None:
     return f"{100 * (value - base):+.1f} pts vs {reference}"
 
 
+def with_interval(value_text: str, estimate: Estimate, *, unit: str) -> str:
+    """``value_text`` followed by the estimate's interval in the same units: ``"97.0% (95.6 to
+    98.3)"`` for ``"percent"``, ``"+5.2 pts (3.9 to 6.6)"`` for ``"points"``, ``"0.112 (0.091
+    to 0.135)"`` otherwise; the value alone when there is no interval."""
+    low, high = estimate.low, estimate.high
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return value_text
+    if unit == "percent":
+        return f"{value_text} ({100 * low:.1f} to {100 * high:.1f})"
+    if unit == "points":
+        return f"{value_text} ({100 * low:+.1f} to {100 * high:+.1f})"
+    return f"{value_text} ({low:.3f} to {high:.3f})"
+
+
 def format_estimate(definition: MetricDefinition, estimate: Estimate) -> str:
-    """``"97.0% (95.6 to 98.3)"`` or ``"0.112 (0.091 to 0.135)"``."""
-    value = definition.format_value(estimate.value)
-    if not (np.isfinite(estimate.low) and np.isfinite(estimate.high)):
-        return value
-    scale = definition.scale
-    decimals = 1 if definition.unit == "percent" else 3
-    return f"{value} ({scale * estimate.low:.{decimals}f} to {scale * estimate.high:.{decimals}f})"
+    """A scorecard metric with its interval, e.g. ``"97.0% (95.6 to 98.3)"``."""
+    return with_interval(definition.format_value(estimate.value), estimate, unit=definition.unit)
 
 
 def scorecard_table(scorecard: Scorecard) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from gengap_dash.bootstrap import (
     split_stream,
 )
 from gengap_dash.errors import ProjectError
+from gengap_dash.json_values import finite_or_none
 from gengap_dash.metrics import (
     SCORECARD_METRICS,
     MetricDefinition,
@@ -357,9 +358,9 @@ class Scorecard:
         for split in self.splits:
             entry: dict[str, Any] = {"role": split.role, "n": int(split.n)}
             for name, estimate in split.metrics.items():
-                entry[name] = _plain(estimate.value)
+                entry[name] = finite_or_none(estimate.value)
             entry["ci"] = {
-                name: [_plain(estimate.low), _plain(estimate.high)]
+                name: [finite_or_none(estimate.low), finite_or_none(estimate.high)]
                 for name, estimate in split.metrics.items()
             }
             splits[split.name] = entry
@@ -367,9 +368,9 @@ class Scorecard:
             key: {
                 name: {
                     metric: {
-                        "value": _plain(estimate.value),
-                        "low": _plain(estimate.low),
-                        "high": _plain(estimate.high),
+                        "value": finite_or_none(estimate.value),
+                        "low": finite_or_none(estimate.low),
+                        "high": finite_or_none(estimate.high),
                     }
                     for metric, estimate in gap.metrics.items()
                 }
@@ -990,11 +991,6 @@ def _scale(estimate: Estimate, factor: float) -> Estimate:
 
 def _negate(estimate: Estimate) -> Estimate:
     return Estimate(-estimate.value, -estimate.high, -estimate.low)
-
-
-def _plain(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _finite_or(value: float, default: float) -> float:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-from gengap_dash.bootstrap import split_stream
 from gengap_dash.errors import ProjectError
+from gengap_dash.json_values import finite_or_none, json_safe
 
 SUMMARY_METRICS: tuple[str, ...] = (
     "adaptive_ece",
@@ -160,7 +159,11 @@ def calibration_payload(
         "cohorts": {COLUMN: {SPLIT: {COHORT: {"n", "too_few", "metrics": {...}}}}},
         "selective": {"sentence", "coverage", "splits": {SPLIT: {...}}}}``.
     """
-    from gengap_dash.calibration import calibration_by_cohort, calibration_report, top_label
+    from gengap_dash.calibration import top_label
+    from gengap_dash.project_calibration import (
+        split_calibration_reports,
+        split_cohort_calibration,
+    )
     from gengap_dash.selective import (
         DEFAULT_COVERAGE,
         risk_at_coverage,
@@ -168,32 +171,16 @@ def calibration_payload(
         selective_sentence,
     )
 
-    options = {"n_bins": n_bins, "strategy": strategy, "n_resamples": n_resamples}
+    options = {"n_bins": n_bins, "strategy": strategy, "n_resamples": n_resamples, "seed": seed}
     names, roles = workspace.split_names, workspace.split_roles
-    streams = {split: split_stream(seed, position) for position, split in enumerate(names)}
     labels = {split: workspace.labels(split) for split in names}
     logits = {split: workspace.logits(split) for split in names}
-    reports = {
-        split: calibration_report(
-            labels[split], logits[split], outputs_are="logits", seed=streams[split], **options
-        )
-        for split in names
-    }
-    temperature, reason = temperature_payload(
-        workspace, recalibration=recalibration, seed=seed, **options
-    )
+    reports = split_calibration_reports(workspace, **options)
+    temperature, reason = temperature_payload(workspace, recalibration=recalibration, **options)
     cohorts: dict[str, Any] = {}
     for column in cohort_columns:
         cohorts[column] = {}
-        for split in names:
-            result = calibration_by_cohort(
-                labels[split],
-                logits[split],
-                workspace.split_predictions(split)[column],
-                outputs_are="logits",
-                seed=streams[split],
-                **options,
-            )
+        for split, result in split_cohort_calibration(workspace, column, **options).items():
             cohorts[column][split] = {
                 cohort: {
                     "n": summary.n_samples,
@@ -237,7 +224,7 @@ def calibration_payload(
             for split, curve in curves.items()
         },
     }
-    return _finite(payload)
+    return json_safe(payload)
 
 
 def temperature_payload(
@@ -258,7 +245,7 @@ def temperature_payload(
         "explanation", "transfer", "recalibration_note"}, "")``, or ``(None, reason)`` when the
         project has no validation split.
     """
-    from gengap_dash.calibration import temperature_scaling_comparison
+    from gengap_dash.project_calibration import project_temperature_comparison
 
     roles = workspace.split_roles
     if "validation" not in roles.values():
@@ -267,16 +254,13 @@ def temperature_payload(
             "No split has role 'validation' (splits: " + listed + "); temperature scaling "
             "needs held-out data that is not used to judge it."
         )
-    names = workspace.split_names
-    comparison = temperature_scaling_comparison(
-        {split: workspace.logits(split) for split in names},
-        {split: workspace.labels(split) for split in names},
-        roles=roles,
+    comparison = project_temperature_comparison(
+        workspace,
         recalibration=recalibration,
         n_bins=n_bins,
         strategy=strategy,
         n_resamples=n_resamples,
-        seed={split: split_stream(seed, position) for position, split in enumerate(names)},
+        seed=seed,
     )
     fit = comparison.temperature
     return {
@@ -308,29 +292,23 @@ def add_calibration(workspace, payload: dict[str, Any]) -> None:
     validation split). Intervals use :data:`SUMMARY_RESAMPLES` resamples and seed
     :data:`SUMMARY_SEED`, whatever ``--resamples``/``--seed`` the scorecard got.
     """
-    from gengap_dash.calibration import calibration_report
+    from gengap_dash.project_calibration import split_calibration_reports
 
     splits = payload.setdefault("splits", {})
-    for position, split in enumerate(workspace.split_names):
-        report = calibration_report(
-            workspace.labels(split),
-            workspace.logits(split),
-            outputs_are="logits",
-            n_resamples=SUMMARY_RESAMPLES,
-            seed=split_stream(SUMMARY_SEED, position),
-        )
+    reports = split_calibration_reports(workspace, n_resamples=SUMMARY_RESAMPLES, seed=SUMMARY_SEED)
+    for split, report in reports.items():
         entry = splits.setdefault(split, {})
         intervals = entry.setdefault("ci", {})
         for name in SUMMARY_METRICS:
             estimate = getattr(report, name)
-            entry[name] = _plain(estimate.value)
-            intervals[name] = [_plain(estimate.low), _plain(estimate.high)]
+            entry[name] = finite_or_none(estimate.value)
+            intervals[name] = [finite_or_none(estimate.low), finite_or_none(estimate.high)]
     temperature, reason = temperature_payload(
         workspace, n_resamples=0, seed=SUMMARY_SEED
     )  # point values only: the summary reports ECE before/after, not their intervals
     if temperature is not None:
         temperature.pop("ece_change")  # without resamples it has no interval: left out
-    payload["temperature"] = _finite(temperature)
+    payload["temperature"] = json_safe(temperature)
     if reason:
         payload["temperature_reason"] = reason
 
@@ -492,19 +470,3 @@ def _check_options(arguments: argparse.Namespace) -> None:
         raise ProjectError(f"--resamples is {arguments.resamples}; expected 0 or more.")
     if arguments.seed < 0:
         raise ProjectError(f"--seed is {arguments.seed}; expected a non-negative integer.")
-
-
-def _plain(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every non-finite float (NaN, inf) replaced by ``None``, recursively."""
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return value

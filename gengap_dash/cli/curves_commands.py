@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from gengap_dash.errors import ProjectError
+from gengap_dash.json_values import json_safe
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -76,8 +76,8 @@ def curves_payload(project: Path, *, patience: int) -> dict[str, Any]:
     return {
         "project": spec.name,
         "patience": patience,
-        "runs": {name: _finite(d.to_dict()) for name, d in diagnoses.items()},
-        "data_size": None if data_size is None else _finite(data_size.to_dict()),
+        "runs": {name: json_safe(d.to_dict()) for name, d in diagnoses.items()},
+        "data_size": None if data_size is None else json_safe(data_size.to_dict()),
         "skipped": skipped,
         "notes": notes,
     }
@@ -168,14 +168,3 @@ def _value(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-
-
-def _finite(data: Any) -> Any:
-    """NaN and infinities as None, so that the JSON is strict."""
-    if isinstance(data, dict):
-        return {key: _finite(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [_finite(value) for value in data]
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    return data

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gengap_dash.bootstrap import Estimate, split_stream
+from gengap_dash.bootstrap import Estimate
 from gengap_dash.calibration import (
     DEFAULT_N_BINS,
     METRIC_LABELS,
@@ -23,13 +23,16 @@ from gengap_dash.calibration import (
     CalibrationSummary,
     CohortCalibration,
     TemperatureComparison,
-    calibration_by_cohort,
-    calibration_report,
-    temperature_scaling_comparison,
     top_label,
 )
 from gengap_dash.errors import ProjectError
 from gengap_dash.plots.calibration import reliability_diagram
+from gengap_dash.presentation import with_interval
+from gengap_dash.project_calibration import (
+    project_temperature_comparison,
+    split_calibration_reports,
+    split_cohort_calibration,
+)
 from gengap_dash.selective import (
     DEFAULT_COVERAGE,
     RiskCoverage,
@@ -260,24 +263,6 @@ def temperature_cards(comparison: TemperatureComparison) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def split_reports(
-    workspace: Workspace, *, n_bins: int, strategy: str, n_resamples: int = N_RESAMPLES
-) -> dict[str, CalibrationSummary]:
-    """Every calibration metric of every split, with intervals (from the logits: NLL is exact)."""
-    return {
-        split: calibration_report(
-            workspace.labels(split),
-            workspace.logits(split),
-            outputs_are="logits",
-            n_bins=n_bins,
-            strategy=strategy,
-            n_resamples=n_resamples,
-            seed=split_stream(SEED, position),
-        )
-        for position, split in enumerate(workspace.split_names)
-    }
-
-
 def comparison_splits(workspace: Workspace, splits: Sequence[str]) -> list[str] | None:
     """The splits the temperature comparison runs on: the fit (validation) split and ``splits``,
     in project order; ``None`` when the project has no validation split."""
@@ -303,7 +288,9 @@ def no_validation_message(workspace: Workspace) -> str:
 def _reports(
     _workspace: Workspace, fingerprint: str, n_bins: int, strategy: str
 ) -> dict[str, CalibrationSummary]:
-    return split_reports(_workspace, n_bins=n_bins, strategy=strategy)
+    return split_calibration_reports(
+        _workspace, n_bins=n_bins, strategy=strategy, n_resamples=N_RESAMPLES, seed=SEED
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -328,32 +315,24 @@ def _comparison(
     strategy: str,
     method: str,
 ) -> TemperatureComparison:
-    return temperature_scaling_comparison(
-        {split: _workspace.logits(split) for split in splits},
-        {split: _workspace.labels(split) for split in splits},
-        roles={split: _workspace.split_roles[split] for split in splits},
-        recalibration=method, n_bins=n_bins, strategy=strategy, n_resamples=N_RESAMPLES,
-        seed={split: split_stream(SEED, _workspace.split_names.index(split)) for split in splits},
-    )  # fmt: skip
+    return project_temperature_comparison(
+        _workspace,
+        splits=splits,
+        recalibration=method,
+        n_bins=n_bins,
+        strategy=strategy,
+        n_resamples=N_RESAMPLES,
+        seed=SEED,
+    )
 
 
 @st.cache_data(show_spinner="Computing calibration per cohort...", max_entries=32)
 def _cohorts(
     _workspace: Workspace, fingerprint: str, column: str, n_bins: int, strategy: str
 ) -> dict[str, CohortCalibration]:
-    return {
-        split: calibration_by_cohort(
-            _workspace.labels(split),
-            _workspace.logits(split),
-            _workspace.split_predictions(split)[column],
-            outputs_are="logits",
-            n_bins=n_bins,
-            strategy=strategy,
-            n_resamples=N_RESAMPLES,
-            seed=split_stream(SEED, position),
-        )
-        for position, split in enumerate(_workspace.split_names)
-    }
+    return split_cohort_calibration(
+        _workspace, column, n_bins=n_bins, strategy=strategy, n_resamples=N_RESAMPLES, seed=SEED
+    )
 
 
 def _guarded(compute, *args):
@@ -436,17 +415,8 @@ def format_value(name: str, value: float) -> str:
 
 
 def format_estimate(name: str, estimate: Estimate) -> str:
-    """``"6.1% (4.9 to 7.4)"``, ``"+5.2 pts (3.9 to 6.6)"``, ``"0.149 (0.051 to 0.275)"``; the
-    value alone when there is no interval."""
-    text = format_value(name, estimate.value)
-    if not (np.isfinite(estimate.low) and np.isfinite(estimate.high)):
-        return text
-    unit = METRIC_UNITS[name]
-    if unit == "percent":
-        return f"{text} ({100 * estimate.low:.1f} to {100 * estimate.high:.1f})"
-    if unit == "points":
-        return f"{text} ({100 * estimate.low:+.1f} to {100 * estimate.high:+.1f})"
-    return f"{text} ({estimate.low:.3f} to {estimate.high:.3f})"
+    """A calibration metric with its interval, e.g. ``"6.1% (4.9 to 7.4)"``."""
+    return with_interval(format_value(name, estimate.value), estimate, unit=METRIC_UNITS[name])
 
 
 def metrics_table(reports: Mapping[str, CalibrationSummary]) -> pd.DataFrame:
