@@ -131,6 +131,23 @@ class ProjectSpec:
     def split_roles(self) -> dict[str, str]:
         return {split.name: split.role for split in self.splits}
 
+    def source_files(self) -> list[Path]:
+        """Every file the project reads: this file, the split tables, the weights or
+        predictions, and the model's and transform's source files."""
+        files = [self.path, *(split.path for split in self.splits if split.path is not None)]
+        if self.predictions is not None:
+            files.append(self.predictions)
+        if self.model is not None:
+            files.extend(f for f in (self.model.weights, self.model.torchscript) if f is not None)
+        for reference in (
+            self.model.factory if self.model else None,
+            self.inputs.transform if self.inputs else None,
+        ):
+            module = (reference or "").rpartition(":")[0]
+            if module.endswith(".py"):
+                files.append(self.directory / module)
+        return files
+
     def split(self, name: str) -> SplitSpec:
         for split in self.splits:
             if split.name == name:

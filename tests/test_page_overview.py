@@ -102,3 +102,26 @@ def test_an_edited_project_file_is_read_again(
     app.run()
     assert not app.exception
     assert app.title[0].value.endswith("Wine MLP v2")
+
+
+def test_a_replaced_data_table_is_read_again_while_the_app_runs(
+    tabular_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import pandas as pd
+
+    app = open_app(tabular_project, monkeypatch)
+    shown = {metric.label: metric.value for metric in app.metric}
+    assert shown["noisy"] != "0.0%"
+    table = tabular_project.parent / "data" / "noisy.parquet"
+    frame = pd.read_parquet(table)
+    frame["target"] = (frame["target"] + 1) % 3  # every label now disagrees with before
+    frame.to_parquet(table, index=False)
+    stat = table.stat()
+    os.utime(table, (stat.st_atime, stat.st_mtime + 5))
+    app.run()
+    assert not app.exception
+    after = {metric.label: metric.value for metric in app.metric}
+    assert after["noisy"] != shown["noisy"]
+    assert after["train"] == shown["train"]

@@ -565,3 +565,17 @@ def test_the_written_project_round_trips_through_yaml(tmp_path: Path) -> None:
     spec = load_project(path)
     again = parse_project(yaml.safe_load(path.read_text()), path=spec.path)
     assert again == spec
+
+
+def test_source_files_lists_everything_the_project_reads(tabular_project: Path) -> None:
+    spec = load_project(tabular_project)
+    files = {path.relative_to(tabular_project.parent).as_posix() for path in spec.source_files()}
+    assert files == {
+        "project.yaml",
+        "data/train.parquet",
+        "data/val.csv",
+        "data/test.parquet",
+        "data/noisy.parquet",
+        "weights.pt",
+        "model.py",
+    }

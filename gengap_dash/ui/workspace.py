@@ -9,14 +9,31 @@ import streamlit as st
 
 from gengap_dash.cache import default_cache_dir
 from gengap_dash.errors import ProjectError
+from gengap_dash.spec import load_project
 from gengap_dash.ui.project import project_picker
 from gengap_dash.workspace import Workspace
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _open_workspace(path: str, modified: float, cache_dir: str) -> Workspace:
-    """One workspace per project file version and cache folder (the file's mtime is in the key)."""
+def _open_workspace(path: str, sources: tuple, cache_dir: str) -> Workspace:
+    """One workspace per version of the project's files and per cache folder: ``sources`` (the
+    size and modification time of every file the project reads) is part of the key, so replacing
+    a table or the weights while the server runs opens the project afresh."""
     return Workspace.from_file(path, cache_dir=cache_dir)
+
+
+def _sources_signature(path: Path) -> tuple:
+    """(file, size, mtime) of the project file, its tables, weights and source files (images
+    named in a table are left out: stat-ing every one on each rerun would be slow; the on-disk
+    cache key covers them)."""
+    signature = []
+    for file in load_project(path).source_files():
+        try:
+            stat = file.stat()
+            signature.append((str(file), stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            signature.append((str(file), None, None))
+    return tuple(signature)
 
 
 def current_workspace() -> Workspace:
@@ -25,8 +42,7 @@ def current_workspace() -> Workspace:
     path = project_picker()
     try:
         resolved = path / "project.yaml" if path.is_dir() else path
-        modified = resolved.stat().st_mtime if resolved.is_file() else 0.0
-        workspace = _open_workspace(str(path), modified, str(default_cache_dir()))
+        workspace = _open_workspace(str(path), _sources_signature(path), str(default_cache_dir()))
         missing = workspace.missing_splits()
         if missing:
             _compute_with_progress(workspace, missing)
