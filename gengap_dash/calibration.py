@@ -548,7 +548,8 @@ def calibration_report(
     resampling: Resampling = "auto",
     interval: IntervalKind = "auto",
 ) -> CalibrationSummary:
-    """Every calibration metric of one split, each with a percentile bootstrap interval.
+    """Every calibration metric of one split, each with a bootstrap interval (bias-corrected for
+    the binned errors, percentile for the others; see `interval`).
 
     Args:
         labels: ``(n_samples,)`` true class indices.
