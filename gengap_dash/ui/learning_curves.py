@@ -347,9 +347,16 @@ def data_size_section(runs: TrainingRuns, key: str, metric: str) -> None:
     verdict_box(analysis.verdict, DATA_SIZE_SEVERITY[analysis.kind], kind=analysis.kind)
     explained_chart(
         data_size_figure(analysis),
-        shows="The last train and held-out values of runs trained on fewer samples, against the "
-        "training-set size (log scale), with a power law fitted to the held-out error and the "
-        "train level it would have to reach.",
+        shows=(
+            "The train and held-out values of runs trained on different numbers of samples, "
+            + (
+                "each at its best held-out epoch (what early stopping keeps), "
+                if analysis.at == "best"
+                else "each at its last epoch, "
+            )
+            + "against the training-set size (log scale), with a power law fitted to the "
+            "held-out error and the train level it would have to reach."
+        ),
         takeaway=data_size_takeaway(analysis),
         key="lc_data_size_chart",
     )
