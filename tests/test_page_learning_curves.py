@@ -281,3 +281,9 @@ def test_a_broken_project_file_is_reported(tmp_path: Path) -> None:
     assert not app.exception
     assert len(app.error) == 1
     assert "cannot be opened" in app.error[0].value
+
+
+def test_the_data_size_caption_says_which_epoch_is_compared() -> None:
+    app = open_page(SAMPLE)
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "each at its best held-out epoch (what early stopping keeps)" in captions
