@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import yaml
 
-from gengap_dash.predictions import to_export_frame
+from gengap_dash.data.predictions import to_export_frame
 from gengap_dash.workspace import Workspace
 
 MODEL_SOURCE = """

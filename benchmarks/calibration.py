@@ -37,15 +37,15 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gengap_dash import calibration
-from gengap_dash.calibration import (
+from gengap_dash.analysis import calibration
+from gengap_dash.analysis.calibration import (
     apply_temperature,
     calibration_report,
     fit_temperature,
     temperature_scaling_comparison,
     top_label,
 )
-from gengap_dash.selective import risk_coverage_curve
+from gengap_dash.analysis.calibration.selective import risk_coverage_curve
 
 N_CLASSES = 10
 N_RESAMPLES = 1000

@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gengap_dash.cache import ArrayCache
-from gengap_dash.inference import resolve_device, run_inference
-from gengap_dash.samples import SampleSource
-from gengap_dash.spec import InferenceSpec
+from gengap_dash.data.samples import SampleSource
+from gengap_dash.engine.inference import resolve_device, run_inference
+from gengap_dash.project.spec import InferenceSpec
+from gengap_dash.store.cache import ArrayCache
 
 
 class BenchmarkCNN(nn.Module):

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 __all__ = ["ProjectError", "Workspace", "__version__"]
 
 if TYPE_CHECKING:
-    from gengap_dash.errors import ProjectError
+    from gengap_dash.project.errors import ProjectError
     from gengap_dash.workspace import Workspace
 
 
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> object:
 
         return Workspace
     if name == "ProjectError":
-        from gengap_dash.errors import ProjectError
+        from gengap_dash.project.errors import ProjectError
 
         return ProjectError
     raise AttributeError(name)

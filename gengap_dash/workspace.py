@@ -15,21 +15,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gengap_dash.cache import ArrayCache, FingerprintMemo, hash_key
-from gengap_dash.errors import ProjectError
-from gengap_dash.predictions import (
+from gengap_dash.data.predictions import (
     SplitOutputs,
     build_hub_frame,
     probability_columns,
     read_brought_predictions,
 )
-from gengap_dash.spec import ProjectSpec, load_project
-from gengap_dash.tables import labels_to_indices, read_table, table_columns
+from gengap_dash.data.tables import labels_to_indices, read_table, table_columns
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import ProjectSpec, load_project
+from gengap_dash.store.cache import ArrayCache, FingerprintMemo, hash_key
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from gengap_dash.scorecard import SplitData
+    from gengap_dash.analysis.scorecard import SplitData
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called with (split name, samples done, samples in the split) during inference."""
@@ -160,7 +160,7 @@ class Workspace:
 
     def split_data(self) -> list[SplitData]:
         """Per-split arrays for the scorecard."""
-        from gengap_dash.scorecard import SplitData
+        from gengap_dash.analysis.scorecard import SplitData
 
         data = []
         for name in self.split_names:
@@ -184,7 +184,7 @@ class Workspace:
                 "needs the model itself."
             )
         if self._model is None:
-            from gengap_dash.model_loading import build_model
+            from gengap_dash.engine.model_loading import build_model
 
             self._model = build_model(self.spec.model, base=self.spec.directory)
         return self._model
@@ -232,8 +232,8 @@ class Workspace:
         side: pd.DataFrame,
         progress: ProgressCallback | None,
     ) -> dict[str, np.ndarray]:
-        from gengap_dash.inference import run_inference
-        from gengap_dash.samples import build_sample_source, input_columns
+        from gengap_dash.data.samples import build_sample_source, input_columns
+        from gengap_dash.engine.inference import run_inference
 
         columns = input_columns(self.spec, table_columns(table_path))
         frame = read_table(table_path, columns=columns)
@@ -389,7 +389,7 @@ class Workspace:
         return parts
 
     def _default_features(self, table_path: Path) -> list[str]:
-        from gengap_dash.samples import input_columns
+        from gengap_dash.data.samples import input_columns
 
         return input_columns(self.spec, table_columns(table_path))
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.learning_curves import (
+from gengap_dash.analysis.learning_curves import (
     KIND_SEVERITY,
     curves_takeaway,
     gap_takeaway,
@@ -16,6 +15,7 @@ from gengap_dash.learning_curves import (
     smooth_curves,
 )
 from gengap_dash.plots.learning_curves import gap_figure, learning_curves_figure, patience_figure
+from gengap_dash.project.errors import ProjectError
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box
 from gengap_dash.ui.learning_curves import (
     compare_runs_section,

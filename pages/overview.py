@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gengap_dash.metrics import SCORECARD_METRICS
+from gengap_dash.analysis.scorecard import gap_chart_takeaway, metric_chart_takeaway
+from gengap_dash.findings.words import SEVERITY_RANK, accuracy_delta_text, scorecard_table
+from gengap_dash.metrics.classification import SCORECARD_METRICS
 from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure
 from gengap_dash.plots.style import split_colors
-from gengap_dash.presentation import SEVERITY_RANK, accuracy_delta_text, scorecard_table
-from gengap_dash.scorecard import gap_chart_takeaway, metric_chart_takeaway
 from gengap_dash.ui.analysis import scorecard_for
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box, verdict_list
 from gengap_dash.ui.navigation import ensure_app_navigation

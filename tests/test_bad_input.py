@@ -13,7 +13,7 @@ import pytest
 from conftest import edit_yaml, entry_splits
 
 from gengap_dash.cli.main import main
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
 from gengap_dash.workspace import Workspace
 
 ALL = ("train", "val", "test", "noisy")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gengap_dash import bootstrap
-from gengap_dash.bootstrap import (
+from gengap_dash.stats import bootstrap
+from gengap_dash.stats.bootstrap import (
     Estimate,
     difference,
     estimate,
@@ -180,7 +180,7 @@ def test_gap_interval_coverage_for_two_independent_samples():
 
 
 def test_basic_interval_is_clipped_to_the_metric_range():
-    from gengap_dash.bootstrap import interval_from_replicates
+    from gengap_dash.stats.bootstrap import interval_from_replicates
 
     replicates = np.array([0.2, 0.3, 0.4, 0.5, 0.6])  # mean 0.4, estimate 0.9: 2v - q spills over 1
     low, high = interval_from_replicates(

@@ -15,8 +15,8 @@ import pytest
 import torch
 from conftest import cache_entries, edit_yaml, entry_splits
 
-import gengap_dash.inference
-from gengap_dash.cache import ArrayCache, FingerprintMemo, hash_key
+import gengap_dash.engine.inference
+from gengap_dash.store.cache import ArrayCache, FingerprintMemo, hash_key
 from gengap_dash.workspace import Workspace
 
 KEY = "ab" + "0" * 38
@@ -180,8 +180,8 @@ class _CountingInference:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[str] = []
-        self._real = gengap_dash.inference.run_inference
-        monkeypatch.setattr(gengap_dash.inference, "run_inference", self)
+        self._real = gengap_dash.engine.inference.run_inference
+        monkeypatch.setattr(gengap_dash.engine.inference, "run_inference", self)
 
     def __call__(self, *args, **kwargs):
         self.calls.append(kwargs.get("where", "?"))
@@ -220,8 +220,8 @@ def test_warm_open_runs_no_inference(
     def refuse(*args, **kwargs):
         raise AssertionError("inference ran on a warm cache")
 
-    monkeypatch.setattr(gengap_dash.inference, "run_inference", refuse)
-    monkeypatch.setattr("gengap_dash.model_loading.build_model", refuse)
+    monkeypatch.setattr(gengap_dash.engine.inference, "run_inference", refuse)
+    monkeypatch.setattr("gengap_dash.engine.model_loading.build_model", refuse)
     warm = Workspace.from_file(tabular_project)
     assert warm.missing_splits() == []
     assert all(warm.is_cached(name) for name in warm.split_names)
@@ -360,8 +360,8 @@ def test_fingerprint_memo_sees_new_content(tmp_path: Path) -> None:
 
 def _compute_in_a_process(project: str, cache: str, log: str, out: str, barrier) -> None:
     """Run in a spawned process: store raw entries and compute the workspace, all at once."""
-    import gengap_dash.inference as inference
-    from gengap_dash.cache import ArrayCache
+    import gengap_dash.engine.inference as inference
+    from gengap_dash.store.cache import ArrayCache
     from gengap_dash.workspace import Workspace
 
     real = inference.run_inference

@@ -17,10 +17,10 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, log_loss
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from gengap_dash import calibration as cal
-from gengap_dash.errors import ProjectError
+from gengap_dash.analysis import calibration as cal
 from gengap_dash.plots import calibration as plots
 from gengap_dash.plots.style import split_colors
+from gengap_dash.project.errors import ProjectError
 
 N_CLASSES = 4
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import cache_entries, entry_splits
 
-import gengap_dash.inference
+import gengap_dash.engine.inference
 from gengap_dash.cli.main import main
 from gengap_dash.workspace import Workspace
 
@@ -87,14 +87,14 @@ def test_internal_error_in_a_process_exits_1(tabular_project: Path) -> None:
 
 
 def test_precompute_then_summary_json(tabular_project: Path, capsys, monkeypatch) -> None:
-    pytest.importorskip("gengap_dash.scorecard")
+    pytest.importorskip("gengap_dash.analysis.scorecard")
     assert main(["precompute", str(tabular_project)]) == 0
     capsys.readouterr()
 
     def refuse(*args, **kwargs):
         raise AssertionError("summary re-ran inference on a warm cache")
 
-    monkeypatch.setattr(gengap_dash.inference, "run_inference", refuse)
+    monkeypatch.setattr(gengap_dash.engine.inference, "run_inference", refuse)
     assert main(["summary", str(tabular_project), "--json", "--resamples", "200"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
@@ -118,7 +118,7 @@ def test_precompute_then_summary_json(tabular_project: Path, capsys, monkeypatch
 
 
 def test_summary_table(tabular_project: Path, capsys) -> None:
-    pytest.importorskip("gengap_dash.scorecard")
+    pytest.importorskip("gengap_dash.analysis.scorecard")
     assert main(["summary", str(tabular_project), "--resamples", "100"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Wine MLP\n")
@@ -127,7 +127,7 @@ def test_summary_table(tabular_project: Path, capsys) -> None:
 
 
 def test_summary_is_reproducible_with_a_seed(tabular_project: Path, capsys) -> None:
-    pytest.importorskip("gengap_dash.scorecard")
+    pytest.importorskip("gengap_dash.analysis.scorecard")
     arguments = ["summary", str(tabular_project), "--json", "--resamples", "100", "--seed", "3"]
     assert main(arguments) == 0
     first = capsys.readouterr().out
@@ -136,7 +136,7 @@ def test_summary_is_reproducible_with_a_seed(tabular_project: Path, capsys) -> N
 
 
 def test_summary_bad_resamples(tabular_project: Path, capsys) -> None:
-    pytest.importorskip("gengap_dash.scorecard")
+    pytest.importorskip("gengap_dash.analysis.scorecard")
     assert main(["summary", str(tabular_project), "--resamples", "0"]) == 2
     assert "--resamples is 0; expected a positive integer" in _one_error_line(
         capsys.readouterr().err
@@ -260,7 +260,7 @@ def test_bad_yaml_through_the_cli(tmp_path: Path, capsys) -> None:
 
 
 def test_a_broken_pipe_is_not_an_internal_error(tabular_project: Path) -> None:
-    pytest.importorskip("gengap_dash.scorecard")
+    pytest.importorskip("gengap_dash.analysis.scorecard")
     Workspace.from_file(tabular_project).compute()  # warm: the process only reads
     env = {**os.environ}
     command = f"gengap summary '{tabular_project}' --json --resamples 50 | head -c 10"

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import edit_yaml
 
-from gengap_dash.bootstrap import split_stream
-from gengap_dash.calibration import (
+from gengap_dash.analysis.calibration import (
     METRIC_NAMES,
     calibration_by_cohort,
     calibration_report,
@@ -20,6 +19,7 @@ from gengap_dash.calibration import (
 )
 from gengap_dash.cli.calibration_commands import SUMMARY_EXTENSIONS, SUMMARY_METRICS
 from gengap_dash.cli.main import main
+from gengap_dash.stats.bootstrap import split_stream
 from gengap_dash.workspace import Workspace
 
 RESAMPLES = "200"

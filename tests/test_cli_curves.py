@@ -10,10 +10,10 @@ import pytest
 from conftest import edit_yaml
 from test_page_learning_curves import write_lightning_log
 
+from gengap_dash.analysis.learning_curves import data_size_analysis, diagnose_run
 from gengap_dash.cli.main import main
-from gengap_dash.learning_curves import data_size_analysis, diagnose_run
-from gengap_dash.spec import load_project
-from gengap_dash.training_logs import load_training_runs
+from gengap_dash.data.training_logs import load_training_runs
+from gengap_dash.project.spec import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data" / "digits" / "project.yaml"

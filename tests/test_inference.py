@@ -13,10 +13,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.inference import resolve_device, run_inference
-from gengap_dash.samples import SampleSource, build_sample_source
-from gengap_dash.spec import InferenceSpec, parse_project
+from gengap_dash.data.samples import SampleSource, build_sample_source
+from gengap_dash.engine.inference import resolve_device, run_inference
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import InferenceSpec, parse_project
 from gengap_dash.workspace import Workspace
 
 

@@ -11,8 +11,7 @@ import plotly.graph_objects as go
 import pytest
 from scipy import optimize
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.learning_curves import (
+from gengap_dash.analysis.learning_curves import (
     align_curves,
     align_runs,
     analyze_metric,
@@ -39,6 +38,7 @@ from gengap_dash.learning_curves import (
     signed_gap,
     smooth_curves,
 )
+from gengap_dash.data.training_logs import CURVE_COLUMNS, TrainingRun, TrainingRuns
 from gengap_dash.plots.learning_curves import (
     data_size_figure,
     gap_figure,
@@ -46,7 +46,7 @@ from gengap_dash.plots.learning_curves import (
     patience_figure,
     runs_overlay_figure,
 )
-from gengap_dash.training_logs import CURVE_COLUMNS, TrainingRun, TrainingRuns
+from gengap_dash.project.errors import ProjectError
 
 EPOCHS = np.arange(31, dtype=float)
 

@@ -8,9 +8,8 @@ import torch
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from gengap_dash import metrics
-from gengap_dash.bootstrap import resample_column_sums
-from gengap_dash.metrics import (
+from gengap_dash.metrics import classification as metrics
+from gengap_dash.metrics.classification import (
     ECE_N_BINS,
     SCORECARD_METRICS,
     accuracy,
@@ -24,6 +23,7 @@ from gengap_dash.metrics import (
     stacked_statistics,
     top_label_ece,
 )
+from gengap_dash.stats.bootstrap import resample_column_sums
 
 
 def random_predictions(n: int = 400, n_classes: int = 5, seed: int = 0):

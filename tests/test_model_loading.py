@@ -13,17 +13,17 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.inference import run_inference
-from gengap_dash.model_loading import (
+from gengap_dash.data.samples import SampleSource
+from gengap_dash.engine.inference import run_inference
+from gengap_dash.engine.model_loading import (
     build_model,
     find_embedding_layer,
     load_callable,
     load_state_dict,
     weights_digest,
 )
-from gengap_dash.samples import SampleSource
-from gengap_dash.spec import InferenceSpec, ModelSpec
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import InferenceSpec, ModelSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:DeprecationWarning")
 

@@ -13,16 +13,16 @@ import yaml
 from conftest import edit_yaml
 from streamlit.testing.v1 import AppTest
 
-from gengap_dash.bootstrap import split_stream
-from gengap_dash.calibration import (
+from gengap_dash.analysis.calibration import (
     calibration_by_cohort,
     calibration_report,
     fit_temperature,
     temperature_scaling_comparison,
     top_label,
 )
-from gengap_dash.predictions import to_export_frame
-from gengap_dash.selective import risk_coverage_curve, selective_sentence
+from gengap_dash.analysis.calibration.selective import risk_coverage_curve, selective_sentence
+from gengap_dash.data.predictions import to_export_frame
+from gengap_dash.stats.bootstrap import split_stream
 from gengap_dash.ui.calibration import (
     TABS,
     cohort_table,

@@ -12,14 +12,14 @@ import pytest
 from conftest import edit_yaml
 from streamlit.testing.v1 import AppTest
 
-from gengap_dash.learning_curves import (
+from gengap_dash.analysis.learning_curves import (
     data_size_analysis,
     diagnose_run,
     patience_sweep,
     patience_takeaway,
 )
-from gengap_dash.spec import load_project
-from gengap_dash.training_logs import load_training_runs
+from gengap_dash.data.training_logs import load_training_runs
+from gengap_dash.project.spec import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data" / "digits" / "project.yaml"

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 from scipy.special import softmax
 
-from gengap_dash import calibration as cal
+from gengap_dash.analysis import calibration as cal
 from gengap_dash.plots import calibration as plots
 from gengap_dash.plots.style import split_colors
 

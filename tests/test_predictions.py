@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.predictions import (
+from gengap_dash.data.predictions import (
     HUB_COLUMNS,
     SplitOutputs,
     build_hub_frame,
@@ -19,6 +18,7 @@ from gengap_dash.predictions import (
     read_brought_predictions,
     to_export_frame,
 )
+from gengap_dash.project.errors import ProjectError
 
 
 def _logits(n: int = 50, c: int = 4, seed: int = 0) -> np.ndarray:

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.samples import build_sample_source, default_image_transform, input_columns
-from gengap_dash.spec import ProjectSpec, parse_project
+from gengap_dash.data.samples import build_sample_source, default_image_transform, input_columns
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import ProjectSpec, parse_project
 
 TRANSFORMS = """
 import numpy as np

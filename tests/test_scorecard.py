@@ -9,20 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from gengap_dash.bootstrap import Estimate, difference
-from gengap_dash.errors import ProjectError
-from gengap_dash.metrics import (
-    SCORECARD_METRICS,
-    accuracy,
-    brier_score,
-    get_metric,
-    macro_f1,
-    negative_log_likelihood,
-    top_label_ece,
-)
-from gengap_dash.plots.scorecard import gap_figure, gap_heatmap_figure, metric_by_split_figure
-from gengap_dash.plots.style import BAD, split_colors
-from gengap_dash.scorecard import (
+from gengap_dash.analysis.scorecard import (
     GAP_THRESHOLDS,
     OVERFITTING_EVIDENCE_METRICS,
     UNDERFITTING_MAX_TRAIN_ACCURACY,
@@ -38,6 +25,19 @@ from gengap_dash.scorecard import (
     metric_chart_takeaway,
     splits_from_predictions,
 )
+from gengap_dash.metrics.classification import (
+    SCORECARD_METRICS,
+    accuracy,
+    brier_score,
+    get_metric,
+    macro_f1,
+    negative_log_likelihood,
+    top_label_ece,
+)
+from gengap_dash.plots.scorecard import gap_figure, gap_heatmap_figure, metric_by_split_figure
+from gengap_dash.plots.style import BAD, split_colors
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.stats.bootstrap import Estimate, difference
 
 METRIC_NAMES = [m.name for m in SCORECARD_METRICS]
 OTHER_METRICS = Estimate(0.1, 0.05, 0.15)
@@ -981,8 +981,8 @@ def test_ece_uses_the_bias_corrected_basic_interval_like_the_calibration_page(ca
 
 def test_the_scorecard_and_the_calibration_report_give_one_ece_interval():
     """Same split, same stream (seed, position): the overview and the calibration page agree."""
-    from gengap_dash.bootstrap import split_stream
-    from gengap_dash.calibration import calibration_report
+    from gengap_dash.analysis.calibration import calibration_report
+    from gengap_dash.stats.bootstrap import split_stream
 
     splits = [make_split("val", "validation", 400, 0.9), make_split("rotated", "shifted", 400, 0.6)]
     card = compute_scorecard(splits, n_resamples=500, seed=3)

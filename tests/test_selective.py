@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from gengap_dash import selective
-from gengap_dash.errors import ProjectError
+from gengap_dash.analysis.calibration import selective
 from gengap_dash.plots.selective import risk_coverage_chart
 from gengap_dash.plots.style import split_colors
+from gengap_dash.project.errors import ProjectError
 
 
 def brute_force(confidences: np.ndarray, hits: np.ndarray) -> tuple[float, np.ndarray]:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.spec import InferenceSpec, load_project, parse_project
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import InferenceSpec, load_project, parse_project
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.tables import labels_to_indices, read_table, table_columns
+from gengap_dash.data.tables import labels_to_indices, read_table, table_columns
+from gengap_dash.project.errors import ProjectError
 
 
 @pytest.fixture

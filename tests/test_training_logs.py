@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.training_logs import (
+from gengap_dash.data.training_logs import (
     CURVE_COLUMNS,
     TrainingRun,
     epoch_index,
@@ -19,6 +18,7 @@ from gengap_dash.training_logs import (
     logs_signature,
     parse_metric_name,
 )
+from gengap_dash.project.errors import ProjectError
 
 
 def _write(path: Path, text: str) -> Path:

@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import cache_entries, edit_yaml, write_yaml
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.predictions import probability_columns, to_export_frame
+from gengap_dash.data.predictions import probability_columns, to_export_frame
+from gengap_dash.project.errors import ProjectError
 from gengap_dash.workspace import Workspace
 
 SPLITS = ["train", "val", "test", "noisy"]
@@ -221,7 +221,7 @@ def test_unknown_split(workspace: Workspace) -> None:
 
 
 def test_split_data_for_the_scorecard(workspace: Workspace) -> None:
-    pytest.importorskip("gengap_dash.scorecard")
+    pytest.importorskip("gengap_dash.analysis.scorecard")
     data = workspace.split_data()
     assert [d.name for d in data] == SPLITS
     assert [d.role for d in data] == ["train", "validation", "test", "shifted"]
@@ -373,7 +373,7 @@ def test_torchscript_project(workspace: Workspace, tabular_project: Path, monkey
     assert scripted.embeddings("train") is None
     assert "TorchScript" in scripted.embedding_note
     monkeypatch.setattr(
-        "gengap_dash.inference.run_inference", lambda *a, **k: pytest.fail("inference ran")
+        "gengap_dash.engine.inference.run_inference", lambda *a, **k: pytest.fail("inference ran")
     )
     warm = Workspace.from_file(tabular_project)
     warm.compute()

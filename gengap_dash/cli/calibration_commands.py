@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.json_values import finite_or_none, json_safe
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.views.json_values import finite_or_none, json_safe
 
 SUMMARY_METRICS: tuple[str, ...] = (
     "adaptive_ece",
@@ -103,7 +103,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_calibration(arguments: argparse.Namespace) -> int:
     from gengap_dash.cli.trunk_commands import open_workspace
-    from gengap_dash.spec import load_project
+    from gengap_dash.project.spec import load_project
 
     _check_options(arguments)
     spec = load_project(arguments.project)  # the column is checked before any inference
@@ -159,16 +159,16 @@ def calibration_payload(
         "cohorts": {COLUMN: {SPLIT: {COHORT: {"n", "too_few", "metrics": {...}}}}},
         "selective": {"sentence", "coverage", "splits": {SPLIT: {...}}}}``.
     """
-    from gengap_dash.calibration import top_label
-    from gengap_dash.project_calibration import (
-        split_calibration_reports,
-        split_cohort_calibration,
-    )
-    from gengap_dash.selective import (
+    from gengap_dash.analysis.calibration import top_label
+    from gengap_dash.analysis.calibration.selective import (
         DEFAULT_COVERAGE,
         risk_at_coverage,
         risk_coverage_curve,
         selective_sentence,
+    )
+    from gengap_dash.views.calibration import (
+        split_calibration_reports,
+        split_cohort_calibration,
     )
 
     options = {"n_bins": n_bins, "strategy": strategy, "n_resamples": n_resamples, "seed": seed}
@@ -245,7 +245,7 @@ def temperature_payload(
         "explanation", "transfer", "recalibration_note"}, "")``, or ``(None, reason)`` when the
         project has no validation split.
     """
-    from gengap_dash.project_calibration import project_temperature_comparison
+    from gengap_dash.views.calibration import project_temperature_comparison
 
     roles = workspace.split_roles
     if "validation" not in roles.values():
@@ -292,7 +292,7 @@ def add_calibration(workspace, payload: dict[str, Any]) -> None:
     validation split). Intervals use :data:`SUMMARY_RESAMPLES` resamples and seed
     :data:`SUMMARY_SEED`, whatever ``--resamples``/``--seed`` the scorecard got.
     """
-    from gengap_dash.project_calibration import split_calibration_reports
+    from gengap_dash.views.calibration import split_calibration_reports
 
     splits = payload.setdefault("splits", {})
     reports = split_calibration_reports(workspace, n_resamples=SUMMARY_RESAMPLES, seed=SUMMARY_SEED)
@@ -458,7 +458,7 @@ def _metrics(summary) -> dict[str, dict[str, float]]:
 
 
 def _min_cohort_samples() -> int:
-    from gengap_dash.calibration import MIN_COHORT_SAMPLES
+    from gengap_dash.analysis.calibration import MIN_COHORT_SAMPLES
 
     return MIN_COHORT_SAMPLES
 

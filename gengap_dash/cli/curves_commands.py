@@ -9,13 +9,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.json_values import json_safe
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.views.json_values import json_safe
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add this module's commands to the ``gengap`` parser."""
-    from gengap_dash.learning_curves import DEFAULT_PATIENCE
+    from gengap_dash.analysis.learning_curves import DEFAULT_PATIENCE
 
     curves = commands.add_parser(
         "curves",
@@ -46,9 +46,9 @@ def curves_payload(project: Path, *, patience: int) -> dict[str, Any]:
         ProjectError: a bad project file, no ``training_logs``, unreadable logs, or no run with
             a validation or test metric.
     """
-    from gengap_dash.learning_curves import data_size_analysis, diagnose_runs
-    from gengap_dash.spec import load_project
-    from gengap_dash.training_logs import load_training_runs
+    from gengap_dash.analysis.learning_curves import data_size_analysis, diagnose_runs
+    from gengap_dash.data.training_logs import load_training_runs
+    from gengap_dash.project.spec import load_project
 
     if isinstance(patience, bool) or patience < 1:
         raise ProjectError(f"--patience is {patience}; expected a positive integer.")

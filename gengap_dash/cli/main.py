@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 

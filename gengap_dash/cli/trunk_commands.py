@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -91,7 +91,7 @@ def run_precompute(arguments: argparse.Namespace) -> int:
 
 
 def run_summary(arguments: argparse.Namespace) -> int:
-    from gengap_dash.scorecard import compute_scorecard, diagnose
+    from gengap_dash.analysis.scorecard import compute_scorecard, diagnose
 
     if arguments.resamples < 1:
         raise ProjectError(f"--resamples is {arguments.resamples}; expected a positive integer.")
@@ -145,7 +145,7 @@ def _summary_extensions() -> list:
 
 
 def run_export(arguments: argparse.Namespace) -> int:
-    from gengap_dash.predictions import to_export_frame
+    from gengap_dash.data.predictions import to_export_frame
 
     out: Path = arguments.out
     if out.suffix.lower() not in (".parquet", ".pq"):
@@ -162,7 +162,7 @@ def run_export(arguments: argparse.Namespace) -> int:
 
 
 def run_report(arguments: argparse.Namespace) -> int:
-    from gengap_dash.report import build_report
+    from gengap_dash.report.builder import build_report
 
     out: Path = arguments.out
     if not out.parent.exists():
@@ -177,7 +177,7 @@ def run_report(arguments: argparse.Namespace) -> int:
 
 
 def run_serve(arguments: argparse.Namespace) -> int:
-    from gengap_dash.spec import load_project
+    from gengap_dash.project.spec import load_project
 
     spec = load_project(arguments.project)  # fail fast, with exit 2, on a bad project
     app = Path(__file__).resolve().parents[2] / "app.py"

@@ -1,5 +1,6 @@
 """Calibration figures: reliability diagrams, metric charts with intervals, cohorts, and
-temperature scaling before/after. Every function takes results of ``gengap_dash.calibration`` and
+temperature scaling before/after. Every function takes results of
+``gengap_dash.analysis.calibration`` and
 returns a ``plotly.graph_objects.Figure``; none computes a metric."""
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from gengap_dash.bootstrap import Estimate
-from gengap_dash.calibration import (
+from gengap_dash.analysis.calibration import (
     METRIC_LABELS,
     CalibrationSummary,
     CohortCalibration,
@@ -20,6 +20,7 @@ from gengap_dash.calibration import (
     TemperatureComparison,
 )
 from gengap_dash.plots.style import NEUTRAL, apply_layout, split_colors
+from gengap_dash.stats.bootstrap import Estimate
 
 ReliabilityLayout = Literal["overlay", "side_by_side"]
 

@@ -1,8 +1,8 @@
 """Figures for the learning-curves view: curves, the gap, several runs, data size.
 
-Every function takes results of :mod:`gengap_dash.learning_curves` and returns a
+Every function takes results of :mod:`gengap_dash.analysis.learning_curves` and returns a
 ``plotly.graph_objects.Figure``; none computes a metric (smoothing is done by
-:func:`~gengap_dash.learning_curves.smooth_curves` and passed in).
+:func:`~gengap_dash.analysis.learning_curves.smooth_curves` and passed in).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from gengap_dash.learning_curves import AlignedCurves, DataSizeAnalysis, MetricAnalysis
+from gengap_dash.analysis.learning_curves import AlignedCurves, DataSizeAnalysis, MetricAnalysis
 from gengap_dash.plots.style import BAD, NEUTRAL, SPLIT_ROLE_COLORS, apply_layout
 
 RAW_OPACITY = 0.28
@@ -68,7 +68,7 @@ def learning_curves_figure(
     """Train against validation (and test) for one metric, with the analysis' markers.
 
     Args:
-        analysis: from :func:`~gengap_dash.learning_curves.analyze_metric`.
+        analysis: from :func:`~gengap_dash.analysis.learning_curves.analyze_metric`.
         smoothed: the same curves smoothed for display; the raw curves are then drawn faint
             behind them.
         log_y: a logarithmic y axis.
@@ -112,8 +112,8 @@ def gap_figure(
     """The gap between held-out and train (worse is up), with the onset of overfitting.
 
     Args:
-        analysis: from :func:`~gengap_dash.learning_curves.analyze_metric`; its curves must hold
-            train and a held-out split.
+        analysis: from :func:`~gengap_dash.analysis.learning_curves.analyze_metric`; its
+            curves must hold train and a held-out split.
         smoothed: the same curves smoothed for display; the raw gap is then drawn faint.
         title: the figure title.
     """
@@ -244,7 +244,7 @@ def patience_figure(
     """What early stopping keeps for each patience, against training to the end.
 
     Args:
-        sweep: from :func:`~gengap_dash.learning_curves.patience_sweep`.
+        sweep: from :func:`~gengap_dash.analysis.learning_curves.patience_sweep`.
         curves: the curves the sweep was computed on (for the names and the axis unit).
         patience: the patience chosen in the view, marked when given.
         title: the figure title.
@@ -353,7 +353,7 @@ def data_size_figure(
     """Train and held-out metrics against training-set size, with the fitted power law.
 
     Args:
-        analysis: from :func:`~gengap_dash.learning_curves.data_size_analysis`.
+        analysis: from :func:`~gengap_dash.analysis.learning_curves.data_size_analysis`.
         log_x: a logarithmic size axis.
         log_y: a logarithmic metric axis.
         title: the figure title.

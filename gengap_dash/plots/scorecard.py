@@ -1,6 +1,7 @@
 """Scorecard figures: each metric per split, the gap per split, and all gaps at once.
 
-Every function takes a computed ``gengap_dash.scorecard.Scorecard`` and only draws it: values,
+Every function takes a computed ``gengap_dash.analysis.scorecard.Scorecard`` and only draws
+it: values,
 intervals, statuses and severities all come from the scorecard.
 """
 
@@ -11,10 +12,10 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from gengap_dash.bootstrap import Estimate
-from gengap_dash.metrics import SCORECARD_METRICS, MetricDefinition, get_metric
+from gengap_dash.analysis.scorecard import GAP_THRESHOLDS, GapAssessment, GapReference, Scorecard
+from gengap_dash.metrics.classification import SCORECARD_METRICS, MetricDefinition, get_metric
 from gengap_dash.plots.style import BAD, GOOD, NEUTRAL, apply_layout, split_colors
-from gengap_dash.scorecard import GAP_THRESHOLDS, GapAssessment, GapReference, Scorecard
+from gengap_dash.stats.bootstrap import Estimate
 
 WARNING_COLOR = "#f4a261"
 UNCERTAIN_COLOR = "#c5cad3"
@@ -40,7 +41,7 @@ def metric_by_split_figure(
 
     Args:
         scorecard: the computed scorecard.
-        metric: a metric name from ``gengap_dash.metrics.SCORECARD_METRICS``.
+        metric: a metric name from ``gengap_dash.metrics.classification.SCORECARD_METRICS``.
         colors: split name -> colour (default: ``plots.style.split_colors`` of the roles).
 
     Returns:

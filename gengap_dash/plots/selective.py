@@ -1,5 +1,6 @@
 """Selective-prediction figures: risk-coverage curves per split. Takes results of
-``gengap_dash.selective`` and returns a ``plotly.graph_objects.Figure``; computes no metric."""
+``gengap_dash.analysis.calibration.selective`` and returns a ``plotly.graph_objects.Figure``;
+computes no metric."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
+from gengap_dash.analysis.calibration.selective import DEFAULT_COVERAGE, RiskCoverage
 from gengap_dash.plots.style import NEUTRAL, apply_layout, split_colors
-from gengap_dash.selective import DEFAULT_COVERAGE, RiskCoverage
 
 
 def risk_coverage_chart(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gengap_dash.scorecard import Scorecard, compute_scorecard
+from gengap_dash.analysis.scorecard import Scorecard, compute_scorecard
 from gengap_dash.workspace import Workspace
 
 

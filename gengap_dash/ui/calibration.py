@@ -1,7 +1,8 @@
 """Streamlit glue for the calibration page: the controls, the cached analyses, and the tables and
 takeaways (sentences computed from the numbers) that the page shows next to its charts.
 
-Every number comes from ``gengap_dash.calibration`` and ``gengap_dash.selective``, from the
+Every number comes from ``gengap_dash.analysis.calibration`` and
+``gengap_dash.analysis.calibration.selective``, from the
 cached logits, with the defaults of ``gengap calibration`` (seed 0, 1,000 resamples), so the
 page, ``gengap calibration`` and the calibration numbers of ``gengap summary --json`` agree.
 """
@@ -15,8 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gengap_dash.bootstrap import Estimate
-from gengap_dash.calibration import (
+from gengap_dash.analysis.calibration import (
     DEFAULT_N_BINS,
     METRIC_LABELS,
     METRIC_UNITS,
@@ -25,22 +25,23 @@ from gengap_dash.calibration import (
     TemperatureComparison,
     top_label,
 )
-from gengap_dash.errors import ProjectError
-from gengap_dash.plots.calibration import reliability_diagram
-from gengap_dash.presentation import with_interval
-from gengap_dash.project_calibration import (
-    project_temperature_comparison,
-    split_calibration_reports,
-    split_cohort_calibration,
-)
-from gengap_dash.selective import (
+from gengap_dash.analysis.calibration.selective import (
     DEFAULT_COVERAGE,
     RiskCoverage,
     risk_at_coverage,
     risk_coverage_curve,
     selective_sentence,
 )
+from gengap_dash.findings.words import with_interval
+from gengap_dash.plots.calibration import reliability_diagram
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.stats.bootstrap import Estimate
 from gengap_dash.ui.layout import _escape_markdown
+from gengap_dash.views.calibration import (
+    project_temperature_comparison,
+    split_calibration_reports,
+    split_cohort_calibration,
+)
 from gengap_dash.workspace import Workspace
 
 N_RESAMPLES = 1000

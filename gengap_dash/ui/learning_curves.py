@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.learning_curves import (
+from gengap_dash.analysis.learning_curves import (
     DATA_SIZE_SEVERITY,
     DEFAULT_PATIENCE,
     DataSizeAnalysis,
@@ -29,15 +28,16 @@ from gengap_dash.learning_curves import (
     overlay_takeaway,
     smooth_curves,
 )
-from gengap_dash.plots.learning_curves import data_size_figure, runs_overlay_figure
-from gengap_dash.spec import ProjectSpec, TrainingLogsSpec, load_project
-from gengap_dash.training_logs import (
+from gengap_dash.data.training_logs import (
     TrainingRun,
     TrainingRuns,
     load_training_runs,
     logs_signature,
     metric_label,
 )
+from gengap_dash.plots.learning_curves import data_size_figure, runs_overlay_figure
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import ProjectSpec, TrainingLogsSpec, load_project
 from gengap_dash.ui.layout import _escape_markdown, explained_chart, verdict_box
 from gengap_dash.ui.project import project_picker
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from gengap_dash.cache import default_cache_dir
-from gengap_dash.errors import ProjectError
-from gengap_dash.spec import load_project
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import load_project
+from gengap_dash.store.cache import default_cache_dir
 from gengap_dash.ui.project import project_picker
 from gengap_dash.workspace import Workspace
 

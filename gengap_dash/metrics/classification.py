@@ -1,6 +1,6 @@
 """The scorecard's metrics, each written as sufficient statistics and a reducer.
 
-Every metric is a pair (see ``gengap_dash.bootstrap``): per-sample statistics ``F`` of shape
+Every metric is a pair (see ``gengap_dash.stats.bootstrap``): per-sample statistics ``F`` of shape
 ``(n_samples, k)`` and a reducer ``g(S, n)`` of their column sums ``S``. The point value is
 ``g(F.sum(0), n)`` and a bootstrap replicate is ``g(w @ F, n)``, so one implementation gives both.
 
@@ -8,7 +8,8 @@ Every metric is a pair (see ``gengap_dash.bootstrap``): per-sample statistics ``
 - macro_f1: per class k, [label = pred = k] and [pred = k] + [label = k]; reducer: mean over
   the classes present of 2 TP_k / (2 TP_k + FP_k + FN_k).
 - nll: the per-sample cross-entropy (natural log); reducer sum / n.
-- ece: 15 equal-width confidence bins x (1, confidence, hit), from ``gengap_dash.calibration``;
+- ece: 15 equal-width confidence bins x (1, confidence, hit), from
+``gengap_dash.analysis.calibration``;
   reducer: sum over bins of |hits - confidences| / n.
 - brier: sum over classes of (p_k - y_k)^2; reducer sum / n.
 
@@ -23,9 +24,13 @@ from typing import Literal
 
 import numpy as np
 
-from gengap_dash.argument_checks import check_labels
-from gengap_dash.bootstrap import IntervalKind, Reducer
-from gengap_dash.calibration import bin_statistics, calibration_error_from_sums, equal_width_edges
+from gengap_dash.analysis.calibration import (
+    bin_statistics,
+    calibration_error_from_sums,
+    equal_width_edges,
+)
+from gengap_dash.stats.bootstrap import IntervalKind, Reducer
+from gengap_dash.stats.checks import check_labels
 
 MetricName = Literal["accuracy", "macro_f1", "nll", "ece", "brier"]
 MetricUnit = Literal["percent", "number"]
@@ -503,7 +508,7 @@ def top_label_ece(probs: np.ndarray, labels: np.ndarray, *, n_bins: int = ECE_N_
     """Top-label expected calibration error with equal-width bins.
 
     The count-weighted mean over bins of |accuracy - mean confidence|, where the confidence is
-    the top probability and bins are ``(lo, hi]`` (see ``gengap_dash.calibration``).
+    the top probability and bins are ``(lo, hi]`` (see ``gengap_dash.analysis.calibration``).
 
     Args:
         probs: ``(n_samples, n_classes)`` probabilities.

@@ -12,10 +12,14 @@ from datetime import datetime, timezone
 
 import plotly.graph_objects as go
 
+from gengap_dash.analysis.scorecard import (
+    compute_scorecard,
+    gap_chart_takeaway,
+    metric_chart_takeaway,
+)
+from gengap_dash.findings.words import scorecard_table
 from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure
 from gengap_dash.plots.style import split_colors
-from gengap_dash.presentation import scorecard_table
-from gengap_dash.scorecard import compute_scorecard, gap_chart_takeaway, metric_chart_takeaway
 from gengap_dash.workspace import Workspace
 
 ReportSection = Callable[[Workspace], str]

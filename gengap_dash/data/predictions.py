@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
 
 HUB_COLUMNS = ("split", "sample_id", "label", "pred", "confidence", "loss", "correct")
 EXPORT_REQUIRED = ("split", "sample_id", "label", "probs")
@@ -112,7 +112,7 @@ def read_brought_predictions(
         ProjectError: the file is unreadable, lacks a required column, names an unknown split, or
             holds probabilities that are not finite, of the wrong length, or do not sum to 1.
     """
-    from gengap_dash.tables import read_table
+    from gengap_dash.data.tables import read_table
 
     frame = read_table(path)
     where = f"Predictions file {path.name}"

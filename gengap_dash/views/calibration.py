@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gengap_dash.bootstrap import DEFAULT_RESAMPLES, split_stream
-from gengap_dash.calibration import (
+from gengap_dash.analysis.calibration import (
     DEFAULT_N_BINS,
     BinningStrategy,
     CalibrationSummary,
@@ -21,6 +20,7 @@ from gengap_dash.calibration import (
     calibration_report,
     temperature_scaling_comparison,
 )
+from gengap_dash.stats.bootstrap import DEFAULT_RESAMPLES, split_stream
 from gengap_dash.workspace import Workspace
 
 

@@ -3,7 +3,8 @@
 The binning core (:func:`equal_width_edges`, :func:`assign_bins`, :func:`bin_statistics`,
 :func:`binned_sums`, :func:`calibration_error_from_sums`) is shared by the scorecard's ECE and every
 calibration view. Binned metrics are written as sufficient statistics (see
-``gengap_dash.bootstrap``): per sample, its bin's indicator times (1, confidence, hit); the column
+``gengap_dash.stats.bootstrap``): per sample, its bin's indicator times (1, confidence, hit);
+the column
 sums per bin are the bin's count, total confidence and number of hits, and every calibration error
 is a reducer of those sums.
 
@@ -33,10 +34,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from gengap_dash import bootstrap
-from gengap_dash.argument_checks import check_labels, check_whole_number
-from gengap_dash.bootstrap import Estimate
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.stats import bootstrap
+from gengap_dash.stats.bootstrap import Estimate
+from gengap_dash.stats.checks import check_labels, check_whole_number
 
 CalibrationNorm = Literal["l1", "l2", "max"]
 DEFAULT_N_BINS = 15

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
 
 Split = Literal["train", "validation", "test"]
 XAxis = Literal["epoch", "step"]

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.spec import ModelSpec
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import ModelSpec
 
 
 def load_callable(reference: str, *, base: Path, key: str) -> Callable[..., Any]:

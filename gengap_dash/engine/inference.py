@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.model_loading import find_embedding_layer, has_convolutions
-from gengap_dash.samples import SampleSource
-from gengap_dash.spec import InferenceSpec
+from gengap_dash.data.samples import SampleSource
+from gengap_dash.engine.model_loading import find_embedding_layer, has_convolutions
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import InferenceSpec
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (samples done, samples in all) after each batch."""

@@ -1,6 +1,7 @@
 """The gap scorecard: every split's metrics with intervals, its gaps, and a verdict in words.
 
-``compute_scorecard`` scores each split on the metrics of ``gengap_dash.metrics`` with a seeded
+``compute_scorecard`` scores each split on the metrics of
+``gengap_dash.metrics.classification`` with a seeded
 percentile bootstrap (one resample per replicate serves all metrics of a split), then takes the
 gap of every split against the first train split, the first validation split and the shift
 reference (the first test split, else the first validation split). ``diagnose`` turns the
@@ -22,8 +23,16 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gengap_dash.argument_checks import check_whole_number
-from gengap_dash.bootstrap import (
+from gengap_dash.metrics.classification import (
+    SCORECARD_METRICS,
+    MetricDefinition,
+    get_metric,
+    reduce_stacked,
+    stacked_statistics,
+)
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import SPLIT_ROLES
+from gengap_dash.stats.bootstrap import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
     Estimate,
@@ -32,16 +41,8 @@ from gengap_dash.bootstrap import (
     resample_column_sums,
     split_stream,
 )
-from gengap_dash.errors import ProjectError
-from gengap_dash.json_values import finite_or_none
-from gengap_dash.metrics import (
-    SCORECARD_METRICS,
-    MetricDefinition,
-    get_metric,
-    reduce_stacked,
-    stacked_statistics,
-)
-from gengap_dash.spec import SPLIT_ROLES
+from gengap_dash.stats.checks import check_whole_number
+from gengap_dash.views.json_values import finite_or_none
 
 VerdictKind = Literal["overfitting", "underfitting", "shift", "healthy", "uncertain"]
 Severity = Literal["ok", "warning", "critical"]

@@ -1,6 +1,6 @@
 """Learning-curve analysis: when the gap opened, the best epoch, early stopping, data size.
 
-Pure functions on :class:`~gengap_dash.training_logs.TrainingRun` curves: no I/O, no plotting.
+Pure functions on :class:`~gengap_dash.data.training_logs.TrainingRun` curves: no I/O, no plotting.
 
 Vocabulary:
 
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, signal
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.training_logs import TrainingRun, TrainingRuns, epoch_index, metric_label
+from gengap_dash.data.training_logs import TrainingRun, TrainingRuns, epoch_index, metric_label
+from gengap_dash.project.errors import ProjectError
 
 Mode = Literal["min", "max"]
 Kind = Literal["overfitting", "underfitting", "noisy", "healthy"]
@@ -587,7 +587,7 @@ def align_curves(
 ) -> AlignedCurves:
     """Put the train and held-out curves of ``metric`` on a common x.
 
-    On the epoch axis, each point goes to its epoch (:func:`~gengap_dash.training_logs.
+    On the epoch axis, each point goes to its epoch (:func:`~gengap_dash.data.training_logs.
     epoch_index`); train logged several times per epoch is reduced to the epoch's mean (or last)
     value. On the step axis, the held-out steps are the grid and the train points since the
     previous held-out step are reduced the same way. Held-out splits keep their last value.

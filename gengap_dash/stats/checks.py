@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
 
 
 def check_labels(labels: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import yaml
 
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
 
 SplitRole = Literal["train", "validation", "test", "shifted", "deployment"]
 SPLIT_ROLES: tuple[str, ...] = ("train", "validation", "test", "shifted", "deployment")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gengap_dash.bootstrap import Estimate
-from gengap_dash.metrics import SCORECARD_METRICS, MetricDefinition
-from gengap_dash.scorecard import Scorecard
+from gengap_dash.analysis.scorecard import Scorecard
+from gengap_dash.metrics.classification import SCORECARD_METRICS, MetricDefinition
+from gengap_dash.stats.bootstrap import Estimate
 
 SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
 

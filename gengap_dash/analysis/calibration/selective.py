@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
 
 DEFAULT_COVERAGE = 0.9
 """The coverage the sentences compare splits at."""

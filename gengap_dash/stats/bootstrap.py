@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from gengap_dash.argument_checks import check_whole_number
+from gengap_dash.stats.checks import check_whole_number
 
 Reducer = Callable[[np.ndarray, int], np.ndarray]
 """Maps column sums ``S`` of shape ``(..., k)`` and the sample count to values ``(...,)``."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gengap_dash.errors import ProjectError
+from gengap_dash.project.errors import ProjectError
 
 
 def read_table(path: Path, *, columns: Sequence[str] | None = None) -> pd.DataFrame:

@@ -16,9 +16,9 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from gengap_dash.errors import ProjectError
-from gengap_dash.model_loading import load_callable
-from gengap_dash.spec import InputsSpec, ProjectSpec
+from gengap_dash.engine.model_loading import load_callable
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.spec import InputsSpec, ProjectSpec
 
 RawSample = np.ndarray
 Transform = Callable[[RawSample], torch.Tensor]

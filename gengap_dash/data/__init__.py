@@ -1,0 +1,1 @@
+"""gengap_dash.data."""
