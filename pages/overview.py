@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from gengap_dash.analysis.scorecard import gap_chart_takeaway, metric_chart_takeaway
-from gengap_dash.findings.words import SEVERITY_RANK, accuracy_delta_text, scorecard_table
+from gengap_dash.findings.tables import SEVERITY_RANK, accuracy_delta_text, scorecard_table
 from gengap_dash.metrics.classification import SCORECARD_METRICS
 from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure
 from gengap_dash.plots.style import split_colors

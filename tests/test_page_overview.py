@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gengap_dash.analysis.scorecard import compute_scorecard, gap_chart_takeaway
-from gengap_dash.findings.words import scorecard_table
+from gengap_dash.findings.tables import scorecard_table
 from gengap_dash.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]

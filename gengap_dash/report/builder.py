@@ -17,7 +17,7 @@ from gengap_dash.analysis.scorecard import (
     gap_chart_takeaway,
     metric_chart_takeaway,
 )
-from gengap_dash.findings.words import scorecard_table
+from gengap_dash.findings.tables import scorecard_table
 from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure
 from gengap_dash.plots.style import split_colors
 from gengap_dash.workspace import Workspace

@@ -32,7 +32,7 @@ from gengap_dash.analysis.calibration.selective import (
     risk_coverage_curve,
     selective_sentence,
 )
-from gengap_dash.findings.words import with_interval
+from gengap_dash.findings.tables import with_interval
 from gengap_dash.plots.calibration import reliability_diagram
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.bootstrap import Estimate
