@@ -1,0 +1,158 @@
+"""A safe, lossless JSON encoding of analysis results (no pickle).
+
+Results are frozen dataclasses holding numbers, strings, numpy arrays, pandas frames and nested
+results. They are written as JSON: arrays as ``.npy`` bytes (``allow_pickle=False``), frames as
+Parquet bytes, dataclasses by their qualified name. Decoding rebuilds only dataclasses defined in
+``gengap_dash`` itself, so a cache file can never make the reader import or run other code.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import importlib
+import io
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+_TRUSTED_PREFIX = "gengap_dash."
+
+
+class NotEncodable(TypeError):
+    """The value holds something this codec does not write (the result is then not cached)."""
+
+
+def encode(value: Any) -> Any:
+    """``value`` as JSON-serialisable data that :func:`decode` turns back into an equal value.
+
+    Raises:
+        NotEncodable: for objects other than None, bools, numbers, strings, lists, tuples,
+            sets, dicts, numpy arrays and scalars, pandas frames and series, datetimes and
+            dataclasses of ``gengap_dash``.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if isinstance(value, np.generic):
+        if isinstance(value, np.bool_ | np.integer | np.floating):
+            return {"__scalar__": str(value.dtype), "value": encode(value.item())}
+        raise NotEncodable(f"Expected a numeric numpy scalar, but got {type(value).__name__}.")
+    if isinstance(value, list):
+        return [encode(item) for item in value]
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(item) for item in value]}
+    if isinstance(value, frozenset | set):
+        items = sorted((encode(item) for item in value), key=repr)
+        return {"__set__": items, "frozen": isinstance(value, frozenset)}
+    if isinstance(value, dict):
+        return {"__dict__": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise NotEncodable("Expected a numpy array of plain values, but got dtype object.")
+        buffer = io.BytesIO()
+        np.save(buffer, value, allow_pickle=False)
+        return {"__ndarray__": base64.b64encode(buffer.getvalue()).decode("ascii")}
+    if isinstance(value, pd.DataFrame | pd.Series):
+        return _encode_pandas(value)
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+        return {"__timestamp__": pd.Timestamp(value).isoformat()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        cls = type(value)
+        if not cls.__module__.startswith(_TRUSTED_PREFIX):
+            raise NotEncodable(f"Expected a gengap_dash dataclass, but got {cls.__qualname__}.")
+        return {
+            "__dataclass__": f"{cls.__module__}:{cls.__qualname__}",
+            "fields": {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)},
+        }
+    raise NotEncodable(f"Cannot encode a value of type {type(value).__name__}.")
+
+
+def decode(data: Any) -> Any:
+    """The value that :func:`encode` wrote.
+
+    Raises:
+        ValueError: for data this codec did not write (an unknown tag, a class outside
+            ``gengap_dash``); the caller treats the cache entry as corrupt.
+    """
+    if data is None or isinstance(data, bool | int | float | str):
+        return data
+    if isinstance(data, list):
+        return [decode(item) for item in data]
+    if not isinstance(data, dict) or len(data) == 0:
+        raise ValueError(f"Expected an encoded value, but got {type(data).__name__}.")
+    if "__float__" in data:
+        return float(data["__float__"])
+    if "__scalar__" in data:
+        return np.dtype(data["__scalar__"]).type(decode(data["value"]))
+    if "__tuple__" in data:
+        return tuple(decode(item) for item in data["__tuple__"])
+    if "__set__" in data:
+        items = [_hashable(decode(item)) for item in data["__set__"]]
+        return frozenset(items) if data.get("frozen") else set(items)
+    if "__dict__" in data:
+        return {_hashable(decode(k)): decode(v) for k, v in data["__dict__"]}
+    if "__ndarray__" in data:
+        raw = base64.b64decode(data["__ndarray__"])
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    if "__parquet__" in data:
+        return _decode_pandas(data)
+    if "__timestamp__" in data:
+        return pd.Timestamp(data["__timestamp__"])
+    if "__dataclass__" in data:
+        return _decode_dataclass(data["__dataclass__"], data["fields"])
+    raise ValueError(f"Unknown encoded value with keys {sorted(data)[:3]}.")
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(item) for item in value) if isinstance(value, list) else value
+
+
+def _encode_pandas(value: pd.DataFrame | pd.Series) -> dict[str, Any]:
+    is_series = isinstance(value, pd.Series)
+    frame = value.to_frame(name="__values__") if is_series else value
+    if not all(isinstance(column, str) for column in frame.columns):
+        raise NotEncodable("Expected a frame with string column names.")
+    buffer = io.BytesIO()
+    try:
+        frame.to_parquet(buffer, index=True)
+    except (ValueError, TypeError, ImportError) as error:  # e.g. mixed-type object columns
+        raise NotEncodable(f"Cannot write the frame as Parquet: {error}") from error
+    return {
+        "__parquet__": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "series": is_series,
+        "name": encode(value.name) if is_series else None,
+    }
+
+
+def _decode_pandas(data: dict[str, Any]) -> pd.DataFrame | pd.Series:
+    frame = pd.read_parquet(io.BytesIO(base64.b64decode(data["__parquet__"])))
+    if data.get("series"):
+        series = frame["__values__"]
+        series.name = decode(data.get("name"))
+        return series
+    return frame
+
+
+def _decode_dataclass(name: str, fields: dict[str, Any]) -> Any:
+    module_name, _, qualname = str(name).partition(":")
+    if not module_name.startswith(_TRUSTED_PREFIX):
+        raise ValueError(f"Refusing to rebuild {name!r}: not a gengap_dash class.")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    if not (isinstance(target, type) and dataclasses.is_dataclass(target)):
+        raise ValueError(f"{name!r} is not a gengap_dash dataclass.")
+    values = {key: decode(item) for key, item in fields.items()}
+    init = {f.name for f in dataclasses.fields(target) if f.init}
+    instance = target(**{key: value for key, value in values.items() if key in init})
+    for key, value in values.items():
+        if key not in init:
+            object.__setattr__(instance, key, value)
+    return instance

@@ -1,0 +1,233 @@
+"""The view contract and the registry of views.
+
+A view is what a page, a CLI command and a report section share (DESIGN.md, "The view
+contract"). Each view is one module in this package that defines a :class:`View` subclass and
+decorates it with :func:`register`; :func:`all_views` discovers the modules, so adding a view
+touches no other view's code, nor the CLI, the summary or the report, which iterate the registry.
+
+:func:`compute` is the one entry point for results: it looks the result up in the on-disk
+result cache (``store/results.py``) under the content key of the view's inputs and its options,
+and computes and stores it on a miss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import html
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from gengap_dash.findings.model import Finding, by_severity
+from gengap_dash.findings.render import render, to_json
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.store.cache import hash_key
+from gengap_dash.store.results import ResultCache
+
+if TYPE_CHECKING:
+    from gengap_dash.workspace import Workspace
+
+Need = Literal["predictions", "embeddings", "model", "training_logs"]
+_NOT_VIEWS = frozenset({"registry", "json_values", "report_html"})
+
+
+class View(ABC):
+    """One view: its needs, its computation, its findings, its JSON, text and report section.
+
+    Subclasses set the class attributes and implement :meth:`compute` and :meth:`findings`.
+    ``Options`` is a frozen dataclass whose defaults are the page's and the CLI's defaults.
+    """
+
+    name: ClassVar[str]
+    """Registry key, CLI command and cache folder (``"calibration"``)."""
+    title: ClassVar[str]
+    """Title of the page and the report section."""
+    question: ClassVar[str]
+    """The question the view answers, in plain words."""
+    needs: ClassVar[frozenset[Need]] = frozenset({"predictions"})
+    page: ClassVar[str | None] = None
+    """The page file in ``pages/`` that shows it."""
+    version: ClassVar[int] = 1
+    """Bumped when ``compute`` changes what it returns (old cached results are then ignored)."""
+    order: ClassVar[int] = 100
+    """Position in the summary and the report (smaller first)."""
+    Options: ClassVar[type]
+
+    # -- what it needs -------------------------------------------------------------------------
+
+    def unavailable(self, workspace: Workspace) -> str | None:
+        """Why this view cannot run on ``workspace`` (``None`` when it can)."""
+        if "model" in self.needs and not workspace.has_model:
+            return f"{self.title} needs the model itself; this project brings its predictions."
+        if "training_logs" in self.needs and workspace.spec.training_logs is None:
+            return f"{self.title} needs training logs; the project file lists none."
+        return None
+
+    def input_key(self, workspace: Workspace) -> dict[str, Any]:
+        """Content keys of what :meth:`compute` reads (default: every split's model outputs)."""
+        return {"outputs": workspace.fingerprint()}
+
+    # -- the result ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def compute(self, workspace: Workspace, options: Any) -> Any:
+        """The result: a frozen dataclass (or a mapping of them), pure given its inputs."""
+
+    @abstractmethod
+    def findings(self, result: Any) -> list[Finding]:
+        """Every structured verdict of the result, most important first."""
+
+    def headline(self, result: Any) -> list[Finding]:
+        """The findings ``gengap summary`` and the report lead with (default: the most severe
+        one, or all those at ``critical``)."""
+        ranked = by_severity(self.findings(result))
+        if not ranked:
+            return []
+        critical = [finding for finding in ranked if finding.severity == "critical"]
+        return critical or ranked[:1]
+
+    def to_json(self, result: Any) -> dict[str, Any]:
+        """The result as JSON-serialisable data (the ``--json`` output, without ``findings``)."""
+        return {}
+
+    def to_text(self, result: Any) -> str:
+        """The result for a terminal (default: its findings, one per line)."""
+        return "\n".join(f"- {render(finding)}" for finding in self.findings(result))
+
+    def report_section(self, result: Any, *, include_plotlyjs: bool) -> str:
+        """The result as an HTML section of the report (default: its findings)."""
+        return findings_html(self.findings(result))
+
+    # -- the command line ----------------------------------------------------------------------
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the view's own options to its ``gengap <view>`` command (none by default)."""
+        return None
+
+    def options_from_arguments(self, arguments: argparse.Namespace) -> Any:
+        """The options a ``gengap <view>`` command asked for."""
+        return self.Options()
+
+
+_REGISTRY: dict[str, View] = {}
+
+
+def register(cls: type[View]) -> type[View]:
+    """Class decorator: make ``cls`` a registered view (its name must be new)."""
+    view = cls()
+    if not getattr(cls, "name", ""):
+        raise TypeError(f"{cls.__name__} needs a `name`.")
+    if not (dataclasses.is_dataclass(cls.Options) and cls.Options.__dataclass_params__.frozen):
+        raise TypeError(f"{cls.__name__}.Options must be a frozen dataclass.")
+    existing = _REGISTRY.get(view.name)
+    if existing is not None and type(existing).__qualname__ != cls.__qualname__:
+        raise TypeError(f"Two views are named {view.name!r}.")
+    _REGISTRY[view.name] = view
+    return cls
+
+
+def _discover() -> None:
+    import gengap_dash.views as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in _NOT_VIEWS and not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+def all_views() -> list[View]:
+    """Every registered view, in report order."""
+    _discover()
+    return sorted(_REGISTRY.values(), key=lambda view: (view.order, view.name))
+
+
+def get_view(name: str) -> View:
+    """The view called ``name``.
+
+    Raises:
+        ProjectError: for a name no view has.
+    """
+    _discover()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ProjectError(f"There is no view {name!r}; the views are {known}.") from None
+
+
+def result_key(view: View, workspace: Workspace, options: Any) -> str:
+    """The content key of ``view``'s result for ``workspace`` and ``options``."""
+    return hash_key(
+        {
+            "view": view.name,
+            "version": view.version,
+            "inputs": view.input_key(workspace),
+            "options": dataclasses.asdict(options),
+        }
+    )
+
+
+def compute(
+    view: View,
+    workspace: Workspace,
+    options: Any = None,
+    *,
+    use_cache: bool = True,
+    on_miss: Callable[[], None] | None = None,
+) -> Any:
+    """``view``'s result, from the on-disk result cache when it holds it.
+
+    Args:
+        options: an instance of ``view.Options`` (default: its defaults).
+        use_cache: ``False`` computes afresh (and does not store).
+        on_miss: called before computing (e.g. to show a spinner).
+
+    Raises:
+        ProjectError: the view cannot run on this project (see :meth:`View.unavailable`), or the
+            data are bad.
+    """
+    options = view.Options() if options is None else options
+    if not isinstance(options, view.Options):
+        raise TypeError(
+            f"Expected options of type {view.Options.__name__}, but got {type(options).__name__}."
+        )
+    reason = view.unavailable(workspace)
+    if reason:
+        raise ProjectError(reason)
+    if not use_cache:
+        return view.compute(workspace, options)
+    cache = result_cache(workspace)
+    key = result_key(view, workspace, options)
+    found, result = cache.load(view.name, key)
+    if found:
+        return result
+    if on_miss is not None:
+        on_miss()
+    result = view.compute(workspace, options)
+    cache.store(view.name, key, result)
+    return result
+
+
+def result_cache(workspace: Workspace) -> ResultCache:
+    """The workspace's result cache (one per workspace, so its notes accumulate)."""
+    cache = getattr(workspace, "_result_cache", None)
+    if cache is None:
+        cache = ResultCache(workspace.cache.root)
+        workspace._result_cache = cache  # type: ignore[attr-defined]
+    return cache
+
+
+def view_json(view: View, result: Any, *, project: str) -> dict[str, Any]:
+    """The ``--json`` document of a view: its data and its findings with their text."""
+    return {"project": project, "view": view.name, **view.to_json(result),
+            "findings": to_json(view.findings(result))}  # fmt: skip
+
+
+def findings_html(findings: list[Finding]) -> str:
+    """Findings as coloured boxes (every string escaped)."""
+    return "".join(
+        f"<div class='verdict {html.escape(finding.severity)}'>{html.escape(render(finding))}</div>"
+        for finding in findings
+    )
