@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from gengap_dash.views.json_values import finite_or_none, json_safe
+from gengap_dash.store.json_values import finite_or_none, json_safe
 
 
 def test_non_finite_floats_become_null_at_any_depth() -> None:

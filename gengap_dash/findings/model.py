@@ -66,7 +66,7 @@ class Finding:
     def to_dict(self, *, text: str | None = None) -> dict[str, Any]:
         """The JSON form: ``kind, severity, split, metric, value, low, high, threshold, reason,
         reference, facts, text``; non-finite numbers become ``None``."""
-        from gengap_dash.views.json_values import json_safe
+        from gengap_dash.store.json_values import json_safe
 
         payload = {
             "kind": self.kind,

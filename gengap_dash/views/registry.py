@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from gengap_dash.workspace import Workspace
 
 Need = Literal["predictions", "embeddings", "model", "training_logs"]
-_NOT_VIEWS = frozenset({"registry", "json_values", "report_html"})
+_NOT_VIEWS = frozenset({"registry"})
 
 
 class View(ABC):
