@@ -146,6 +146,7 @@ def test_factory_from_an_importable_module(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / package / "models.py").write_text(MODEL_SOURCE)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("GENGAP_FACTORY_MODULES", package)  # the operator's allow-list
     model = build_model(
         ModelSpec(factory=f"{package}.models:Net", kwargs={"n_out": 7}), base=tmp_path
     )
@@ -206,7 +207,8 @@ def test_factory_file_that_fails_to_import(model_dir: Path) -> None:
         build_model(ModelSpec(factory="broken.py:Net"), base=model_dir)
 
 
-def test_factory_module_missing(tmp_path: Path) -> None:
+def test_factory_module_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENGAP_FACTORY_MODULES", "no_such_pkg_xyz")  # allowed, not installed
     with pytest.raises(
         ProjectError, match=r"model\.factory: module 'no_such_pkg_xyz\.models' cannot be imported"
     ):

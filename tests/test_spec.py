@@ -119,7 +119,8 @@ def test_directory_is_read_as_its_project_yaml(tmp_path: Path) -> None:
     assert load_project(tmp_path).name == "Digits CNN"
 
 
-def test_tabular_form_with_defaults(tmp_path: Path) -> None:
+def test_tabular_form_with_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENGAP_FACTORY_MODULES", "mypkg")  # an operator's allow-listed package
     spec = _parse(
         {
             "name": "wine",

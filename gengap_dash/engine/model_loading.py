@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gengap_dash.project.code_references import check_code_reference, module_is_allowed
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import ModelSpec
 
@@ -23,9 +25,16 @@ from gengap_dash.project.spec import ModelSpec
 def load_callable(reference: str, *, base: Path, key: str) -> Callable[..., Any]:
     """Resolve ``'file.py:name'`` (relative to ``base``) or ``'package.module:name'``.
 
+    The reference is checked first (see :func:`~gengap_dash.project.code_references.
+    check_code_reference`): a file must lie inside ``base``, a module must be allow-listed and
+    not forbidden, and the callable found must be defined inside an allowed module (no
+    re-exported ``os.system``).
+
     Raises:
-        ProjectError: the file or module cannot be found or imported, or has no such name.
+        ProjectError: the reference is refused, the file or module cannot be found or
+            imported, or has no such name.
     """
+    check_code_reference(reference, key=key, project_dir=base)
     module_part, _, attribute = reference.rpartition(":")
     if module_part.endswith(".py"):
         file = Path(module_part)
@@ -58,6 +67,13 @@ def load_callable(reference: str, *, base: Path, key: str) -> Callable[..., Any]
     target = getattr(module, attribute, None)
     if not callable(target):
         raise ProjectError(f"{key}: {module_part} has no callable named {attribute!r}.")
+    if not module_part.endswith(".py"):
+        defined_in = getattr(target, "__module__", None) or ""
+        if not module_is_allowed(defined_in):
+            raise ProjectError(
+                f"{key}: {module_part}:{attribute} is defined in {defined_in or 'no module'}, "
+                "which is not on the server's allow-list."
+            )
     return target
 
 
@@ -113,6 +129,12 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
             state = load_file(str(path), device="cpu")
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ProjectError(
+            f"model.weights: {path.name} could not be loaded as a state_dict: it holds pickled "
+            "Python objects, which are never unpickled (unpickling can run code). Save the "
+            "weights with torch.save(model.state_dict(), path) or as .safetensors."
+        ) from None
     except Exception as error:  # noqa: BLE001
         raise ProjectError(
             f"model.weights: {path.name} could not be loaded as a state_dict "
@@ -178,5 +200,9 @@ def _summarise_state_dict_error(message: str) -> str:
 
 
 def _first_line(error: BaseException) -> str:
+    """The first line of an error, never torch's advice to load with ``weights_only=False``
+    (which would unpickle, i.e. run, whatever the file holds)."""
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    if not text or "weights_only" in str(error):
+        return type(error).__name__
+    return text[0][:300]

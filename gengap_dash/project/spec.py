@@ -6,14 +6,15 @@ file without reading code. Paths are resolved relative to the project file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from gengap_dash.project.code_references import check_code_reference, check_plain_data
 from gengap_dash.project.errors import ProjectError
+from gengap_dash.project.yaml_loading import parse_yaml, quote, read_project_text
 
 SplitRole = Literal["train", "validation", "test", "shifted", "deployment"]
 SPLIT_ROLES: tuple[str, ...] = ("train", "validation", "test", "shifted", "deployment")
@@ -153,7 +154,7 @@ class ProjectSpec:
             if split.name == name:
                 return split
         raise ProjectError(
-            f"{self.path.name}: no split named {name!r}; the splits are "
+            f"{self.path.name}: no split named {quote(name)}; the splits are "
             f"{', '.join(s.name for s in self.splits)}."
         )
 
@@ -161,23 +162,18 @@ class ProjectSpec:
 def load_project(path: str | Path) -> ProjectSpec:
     """Read and validate a project file.
 
+    The file is read with bounds (size, no YAML aliases, nesting depth; see
+    :mod:`gengap_dash.project.yaml_loading`), and code references and keyword arguments are
+    checked (see :mod:`gengap_dash.project.code_references`) before anything is imported.
+
     Raises:
-        ProjectError: the file is missing, is not YAML, or a key is wrong; the message says which.
+        ProjectError: the file is missing, too large, not YAML, or a key is wrong; the message
+            says which (values quoted in it are truncated).
     """
     path = Path(path).expanduser()
     if path.is_dir():
         path = path / "project.yaml"
-    if not path.is_file():
-        raise ProjectError(f"Project file {path} does not exist.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ProjectError(f"{path.name} is not valid YAML{where}: {problem}.") from None
-    except UnicodeDecodeError:
-        raise ProjectError(f"{path.name} is not a UTF-8 text file.") from None
+    raw = parse_yaml(read_project_text(path), name=path.name)
     return parse_project(raw, path=path.resolve())
 
 
@@ -192,7 +188,7 @@ def parse_project(raw: Any, *, path: Path) -> ProjectSpec:
     unknown = [key for key in raw if key not in _TOP_KEYS]
     if unknown:
         raise ProjectError(
-            f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(_TOP_KEYS)}."
+            f"{where}: unknown key {_key_name(unknown[0])}; expected one of {', '.join(_TOP_KEYS)}."
         )
     base = path.parent
     name = _text(raw, "name", where, required=True)
@@ -215,9 +211,11 @@ def parse_project(raw: Any, *, path: Path) -> ProjectSpec:
     if "classes" in raw:
         classes = tuple(str(c) for c in _list(raw, "classes", where, item=(str, int)))
         if len(classes) < 2:
-            raise ProjectError(f"{where}: `classes` must list at least 2 classes, got {classes}.")
+            raise ProjectError(
+                f"{where}: `classes` must list at least 2 classes, got {quote(list(classes))}."
+            )
         if len(set(classes)) != len(classes):
-            raise ProjectError(f"{where}: `classes` has duplicate names: {list(classes)}.")
+            raise ProjectError(f"{where}: `classes` has duplicate names: {quote(list(classes))}.")
     return ProjectSpec(
         path=path,
         name=name,
@@ -253,14 +251,20 @@ def _model(raw: Any, where: str, base: Path) -> ModelSpec:
     factory = _text(raw, "factory", where, required=True, prefix="model.")
     if ":" not in factory:
         raise ProjectError(
-            f"{where}: model.factory is {factory!r}; expected 'file.py:Callable' or "
+            f"{where}: model.factory is {quote(factory)}; expected 'file.py:Callable' or "
             "'package.module:Callable'."
         )
+    _check_code(factory, "model.factory", where, base)
     kwargs = raw.get("kwargs", {}) or {}
     if not isinstance(kwargs, dict):
         raise ProjectError(
-            f"{where}: model.kwargs must be a mapping of argument names to values, got {kwargs!r}."
+            f"{where}: model.kwargs must be a mapping of argument names to values, "
+            f"got {quote(kwargs)}."
         )
+    try:
+        check_plain_data(kwargs, key="model.kwargs")
+    except ProjectError as error:
+        raise ProjectError(f"{where}: {error}") from None
     weights = _path(raw, "weights", where, base, prefix="model.") if "weights" in raw else None
     return ModelSpec(
         factory=factory,
@@ -274,7 +278,7 @@ def _inputs(raw: Any, where: str, base: Path) -> InputsSpec:
     raw = _mapping(raw, "inputs", where, _INPUT_KEYS)
     kind = raw.get("kind")
     if kind not in ("image", "tabular"):
-        raise ProjectError(f"{where}: inputs.kind is {kind!r}; expected 'image' or 'tabular'.")
+        raise ProjectError(f"{where}: inputs.kind is {quote(kind)}; expected 'image' or 'tabular'.")
     column = _text(raw, "column", where, prefix="inputs.", required=kind == "image")
     image_shape = None
     if "image_shape" in raw:
@@ -285,7 +289,7 @@ def _inputs(raw: Any, where: str, base: Path) -> InputsSpec:
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
         ):
             raise ProjectError(
-                f"{where}: inputs.image_shape is {shape!r}; expected [height, width] or "
+                f"{where}: inputs.image_shape is {quote(shape)}; expected [height, width] or "
                 "[height, width, channels] of positive integers."
             )
         image_shape = tuple(shape)
@@ -297,8 +301,10 @@ def _inputs(raw: Any, where: str, base: Path) -> InputsSpec:
     transform = _text(raw, "transform", where, prefix="inputs.")
     if transform is not None and ":" not in transform:
         raise ProjectError(
-            f"{where}: inputs.transform is {transform!r}; expected 'file.py:function'."
+            f"{where}: inputs.transform is {quote(transform)}; expected 'file.py:function'."
         )
+    if transform is not None:
+        _check_code(transform, "inputs.transform", where, base)
     return InputsSpec(kind, column, image_shape, features, transform)
 
 
@@ -307,7 +313,7 @@ def _splits(raw: Any, where: str, base: Path, *, needs_paths: bool) -> tuple[Spl
         raise ProjectError(f"{where}: key `splits` is missing; list at least one data split.")
     if not isinstance(raw, dict) or not raw:
         raise ProjectError(
-            f"{where}: `splits` must map split names to {{path, role}}, got {raw!r}."
+            f"{where}: `splits` must map split names to {{path, role}}, got {quote(raw)}."
         )
     splits = []
     for name, entry in raw.items():
@@ -316,14 +322,15 @@ def _splits(raw: Any, where: str, base: Path, *, needs_paths: bool) -> tuple[Spl
         role = entry.get("role")
         if role not in SPLIT_ROLES:
             raise ProjectError(
-                f"{where}: {key}.role is {role!r}; expected one of {', '.join(SPLIT_ROLES)}."
+                f"{where}: {key}.role is {quote(role)}; expected one of {', '.join(SPLIT_ROLES)}."
             )
         path = None
         if needs_paths:
             path = _path(entry, "path", where, base, prefix=f"{key}.", required=True)
             if path.suffix.lower() not in TABLE_SUFFIXES:
                 raise ProjectError(
-                    f"{where}: {key}.path is {entry['path']!r}; expected a .csv or .parquet table."
+                    f"{where}: {key}.path is {quote(entry['path'])}; expected a .csv or .parquet "
+                    "table."
                 )
         elif "path" in entry:
             raise ProjectError(
@@ -343,7 +350,8 @@ def _training_logs(raw: Any, where: str, base: Path) -> TrainingLogsSpec:
         runs_raw = [runs_raw]
     if not isinstance(runs_raw, list) or not runs_raw:
         raise ProjectError(
-            f"{where}: training_logs.runs is {runs_raw!r}; expected a list of log files or folders."
+            f"{where}: training_logs.runs is {quote(runs_raw)}; expected a list of log files "
+            "or folders."
         )
     runs = tuple(_resolve(base, str(item)) for item in runs_raw)
     metric_names: dict[str, tuple[str, str]] = {}
@@ -351,7 +359,7 @@ def _training_logs(raw: Any, where: str, base: Path) -> TrainingLogsSpec:
         parts = target.split("/") if isinstance(target, str) else target
         if not isinstance(parts, list) or len(parts) != 2:
             raise ProjectError(
-                f"{where}: training_logs.metric_names.{raw_name} is {target!r}; expected "
+                f"{where}: training_logs.metric_names.{raw_name} is {quote(target)}; expected "
                 "'split/metric', e.g. 'validation/accuracy'."
             )
         metric_names[str(raw_name)] = (str(parts[0]), str(parts[1]))
@@ -359,14 +367,15 @@ def _training_logs(raw: Any, where: str, base: Path) -> TrainingLogsSpec:
     for run, size in _optional_mapping(raw, "train_sizes", where).items():
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             raise ProjectError(
-                f"{where}: training_logs.train_sizes.{run} is {size!r}; "
+                f"{where}: training_logs.train_sizes.{run} is {quote(size)}; "
                 "expected a positive integer."
             )
         train_sizes[str(run)] = size
     epoch = raw.get("checkpoint_epoch")
     if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0):
         raise ProjectError(
-            f"{where}: training_logs.checkpoint_epoch is {epoch!r}; expected a whole number >= 0."
+            f"{where}: training_logs.checkpoint_epoch is {quote(epoch)}; expected a whole "
+            "number >= 0."
         )
     return TrainingLogsSpec(runs, metric_names, train_sizes, epoch)
 
@@ -375,7 +384,7 @@ def _optional_mapping(raw: dict[str, Any], key: str, where: str) -> dict[Any, An
     value = raw.get(key) or {}
     if not isinstance(value, dict):
         raise ProjectError(
-            f"{where}: training_logs.{key} is {value!r}; expected a mapping "
+            f"{where}: training_logs.{key} is {quote(value)}; expected a mapping "
             "(e.g. run or column name: value)."
         )
     return value
@@ -388,22 +397,23 @@ def _inference(raw: Any, where: str) -> InferenceSpec:
     batch_size = raw.get("batch_size", 256)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ProjectError(
-            f"{where}: inference.batch_size is {batch_size!r}; expected a positive integer."
+            f"{where}: inference.batch_size is {quote(batch_size)}; expected a positive integer."
         )
     precision = raw.get("precision", "float32")
     if precision not in ("float32", "bfloat16", "float16"):
         raise ProjectError(
-            f"{where}: inference.precision is {precision!r}; expected float32, bfloat16 or float16."
+            f"{where}: inference.precision is {quote(precision)}; expected float32, bfloat16 "
+            "or float16."
         )
     channels_last = raw.get("channels_last")
     if channels_last not in (None, True, False):
         raise ProjectError(
-            f"{where}: inference.channels_last is {channels_last!r}; expected true or false."
+            f"{where}: inference.channels_last is {quote(channels_last)}; expected true or false."
         )
     workers = raw.get("num_workers", 0)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise ProjectError(
-            f"{where}: inference.num_workers is {workers!r}; expected a whole number >= 0."
+            f"{where}: inference.num_workers is {quote(workers)}; expected a whole number >= 0."
         )
     device = str(raw.get("device", "auto"))
     return InferenceSpec(batch_size, device, precision, channels_last, workers)
@@ -411,11 +421,12 @@ def _inference(raw: Any, where: str) -> InferenceSpec:
 
 def _mapping(raw: Any, key: str, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise ProjectError(f"{where}: `{key}` must be a mapping, but got {raw!r}.")
+        raise ProjectError(f"{where}: `{key}` must be a mapping, but got {quote(raw)}.")
     unknown = [k for k in raw if k not in allowed]
     if unknown:
         raise ProjectError(
-            f"{where}: unknown key {key}.{unknown[0]}; expected one of {', '.join(allowed)}."
+            f"{where}: unknown key {key}.{_key_name(unknown[0], quoted=False)}; expected one of "
+            f"{', '.join(allowed)}."
         )
     return raw
 
@@ -429,7 +440,7 @@ def _text(
         return None
     value = raw[key]
     if not isinstance(value, str) or not value.strip():
-        raise ProjectError(f"{where}: {prefix}{key} is {value!r}; expected a non-empty text.")
+        raise ProjectError(f"{where}: {prefix}{key} is {quote(value)}; expected a non-empty text.")
     return value.strip()
 
 
@@ -439,7 +450,7 @@ def _list(
     value = raw[key]
     if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
         kind = "texts" if item is str else "values"
-        raise ProjectError(f"{where}: {prefix}{key} is {value!r}; expected a list of {kind}.")
+        raise ProjectError(f"{where}: {prefix}{key} is {quote(value)}; expected a list of {kind}.")
     return value
 
 
@@ -459,3 +470,21 @@ def _path(
 def _resolve(base: Path, text: str) -> Path:
     path = Path(text).expanduser()
     return path if path.is_absolute() else (base / path).resolve()
+
+
+def _check_code(reference: str, key: str, where: str, base: Path) -> None:
+    try:
+        check_code_reference(reference, key=key, project_dir=base)
+    except ProjectError as error:
+        raise ProjectError(f"{where}: {error}") from None
+
+
+_KEY_LIKE = re.compile(r"[A-Za-z0-9_.-]{1,40}\Z")
+
+
+def _key_name(key: Any, *, quoted: bool = True) -> str:
+    """An unknown key, quoted only when it looks like a key (a line of some other file, e.g. a
+    password file read by mistake, is not echoed)."""
+    if isinstance(key, str) and _KEY_LIKE.match(key):
+        return repr(key) if quoted else key
+    return "(a key that is not a project key)"
