@@ -28,7 +28,12 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every command registered."""
-    from gengap_dash.cli import calibration_commands, curves_commands, trunk_commands
+    from gengap_dash.cli import (
+        calibration_commands,
+        curves_commands,
+        trunk_commands,
+        view_commands,
+    )
 
     parser = _Parser(
         prog="gengap",
@@ -39,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     trunk_commands.register(commands)
     curves_commands.register(commands)
     calibration_commands.register(commands)
+    view_commands.register(commands)
     return parser
 
 

@@ -43,11 +43,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.set_defaults(handler=run_serve)
 
 
-def open_workspace(arguments: argparse.Namespace, *, progress: bool = True):
-    """Open the project and load every split, with a progress bar per split on stderr."""
+def open_workspace(
+    arguments: argparse.Namespace, *, progress: bool = True, load_outputs: bool = True
+):
+    """Open the project and (with ``load_outputs``) load every split's model outputs, running
+    inference where the cache misses, with a progress bar per split on stderr."""
     from gengap_dash.workspace import Workspace
 
     workspace = Workspace.from_file(arguments.project, cache_dir=arguments.cache_dir)
+    if not load_outputs:
+        return workspace
     missing = workspace.missing_splits()
     if missing and progress:
         from tqdm import tqdm
@@ -78,6 +83,13 @@ def open_workspace(arguments: argparse.Namespace, *, progress: bool = True):
     return workspace
 
 
+def print_notes(workspace) -> None:
+    """The workspace's notes for the user (columns left out, cache entries recomputed), one
+    line each on stderr."""
+    for note in getattr(workspace, "notes", ()):
+        sys.stderr.write(f"gengap: note: {note}\n")
+
+
 def run_precompute(arguments: argparse.Namespace) -> int:
     workspace = open_workspace(arguments)
     frame = workspace.predictions()
@@ -91,57 +103,51 @@ def run_precompute(arguments: argparse.Namespace) -> int:
 
 
 def run_summary(arguments: argparse.Namespace) -> int:
-    from gengap_dash.analysis.scorecard import compute_scorecard, diagnose
+    """The scorecard, the numbers every other view adds to it, and the headline findings of
+    every view that can run on the project."""
+    from gengap_dash.findings.render import render, to_json
+    from gengap_dash.views.registry import all_views, compute, get_view
+    from gengap_dash.views.scorecard import scorecard_text
 
     if arguments.resamples < 1:
         raise ProjectError(f"--resamples is {arguments.resamples}; expected a positive integer.")
     workspace = open_workspace(arguments)
-    scorecard = compute_scorecard(
-        workspace.split_data(), n_resamples=arguments.resamples, seed=arguments.seed
-    )
-    payload = {"project": workspace.name, **scorecard.to_dict()}
-    extend = _summary_extensions()
-    for add in extend:
-        add(workspace, payload)
+    headline, skipped = [], {}
+    payload: dict = {"project": workspace.name}
+    for view in all_views():
+        reason = view.unavailable(workspace)
+        if reason:
+            skipped[view.name] = reason
+            continue
+        if view.name == "scorecard":
+            options = view.Options(n_resamples=arguments.resamples, seed=arguments.seed)
+        else:
+            options = view.Options()
+        try:
+            result = compute(view, workspace, options)
+        except ProjectError as error:
+            if view.name == "scorecard":
+                raise
+            skipped[view.name] = str(error)
+            continue
+        if view.name == "scorecard":
+            payload.update(view.to_json(result))
+        view.extend_summary(result, payload)
+        headline.extend(view.headline(result))
+    payload["findings"] = to_json(headline)
+    payload["skipped_views"] = skipped
+    print_notes(workspace)
     if arguments.json:
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(payload, indent=2, allow_nan=False))
         return 0
     print(f"{workspace.name}\n")
-    print(scorecard_table(payload))
+    print(scorecard_text(payload))
     print()
-    for verdict in diagnose(scorecard):
-        print(f"- {verdict.text}")
-    temperature = payload.get("temperature")
-    if temperature:
-        print(f"- Calibration: {temperature['explanation']}")
-        if temperature.get("transfer"):
-            print(f"  {temperature['transfer']}")
-    elif payload.get("temperature_reason"):
-        print(f"- Calibration: no temperature fitted. {payload['temperature_reason']}")
+    for finding in headline:
+        print(f"- [{finding.severity}] {render(finding)}")
+    for name, reason in skipped.items():
+        print(f"- {get_view(name).title}: not shown. {reason}")
     return 0
-
-
-def scorecard_table(payload: dict) -> str:
-    """A plain-text table of the scorecard part of a summary payload."""
-    header = f"{'split':<16}{'role':<12}{'n':>7}  {'accuracy':>22}  {'macro-F1':>8}"
-    header += f"  {'NLL':>7}  {'ECE':>7}  {'Brier':>7}"
-    lines = [header, "-" * len(header)]
-    for name, row in payload["splits"].items():
-        low, high = row["ci"]["accuracy"]
-        accuracy = f"{100 * row['accuracy']:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
-        lines.append(
-            f"{name:<16}{row['role']:<12}{row['n']:>7}  {accuracy:>22}  "
-            f"{100 * row['macro_f1']:>7.1f}%  {row['nll']:>7.3f}  {100 * row['ece']:>6.1f}%  "
-            f"{row['brier']:>7.3f}"
-        )
-    return "\n".join(lines)
-
-
-def _summary_extensions() -> list:
-    """Functions that add a view's numbers to the summary payload (e.g. calibration)."""
-    from gengap_dash.cli import calibration_commands
-
-    return list(getattr(calibration_commands, "SUMMARY_EXTENSIONS", []))
 
 
 def run_export(arguments: argparse.Namespace) -> int:

@@ -1,101 +1,96 @@
-"""A self-contained HTML report built from the same analysis and figure functions as the pages.
+"""The HTML report: one self-contained file that opens offline, the handout of a review meeting.
 
-Every user string (project, split and column names) is escaped; plotly.js is embedded once, so
-the file opens offline.
+Headline findings of every view first, then one section per registered view (its charts,
+takeaways and tables), each built by the view's own ``report_section`` from the same results
+the pages and the CLI use (read from the on-disk result cache when warm). Every user string is
+escaped; plotly.js is embedded once.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from datetime import datetime, timezone
 
-import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
 
-from gengap_dash.analysis.scorecard import (
-    compute_scorecard,
-    gap_chart_takeaway,
-    metric_chart_takeaway,
-)
-from gengap_dash.findings.tables import scorecard_table
-from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure
-from gengap_dash.plots.style import split_colors
+from gengap_dash.findings.model import Finding
+from gengap_dash.project.defaults import DEFAULT_CONFIDENCE
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.views.registry import View, all_views, compute
+from gengap_dash.views.report_html import findings_block
 from gengap_dash.workspace import Workspace
-
-ReportSection = Callable[[Workspace], str]
-"""A function that renders one more section (a view's own) as HTML."""
 
 _STYLE = """
 body{font-family:Inter,Segoe UI,Helvetica Neue,Arial,sans-serif;color:#1d2433;max-width:1180px;
 margin:32px auto;padding:0 24px;line-height:1.5}
-h1{margin-bottom:4px}h2{margin-top:40px;border-bottom:1px solid #e2e6ee;padding-bottom:6px}
+h1{margin-bottom:4px}h2{margin-top:44px;border-bottom:1px solid #e2e6ee;padding-bottom:6px}
 .lead{color:#4a5568;font-style:italic}.takeaway{font-weight:600}.caption{color:#6b7280;font-size:.9em}
+.question{color:#4a5568;margin-top:-4px}
 .verdict{padding:10px 14px;border-radius:8px;margin:6px 0}
-.critical{background:#fdecec}.warning{background:#fff6e0}.ok{background:#e8f6f1}
+.critical{background:#fdecec}.warning{background:#fff6e0}.ok{background:#e8f6f1}.info{background:#eaf1fb}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:24px}
+.table{overflow-x:auto}
 table{border-collapse:collapse;font-size:.88em;width:100%}
 th,td{border-bottom:1px solid #e2e6ee;padding:6px 8px;text-align:left}th{background:#f4f6fa}
+nav a{margin-right:14px}
 """
 
 
-def build_report(
-    workspace: Workspace,
-    *,
-    n_resamples: int = 1000,
-    seed: int = 0,
-    extra_sections: tuple[ReportSection, ...] = (),
-) -> str:
-    """The report as one HTML document."""
-    scorecard = compute_scorecard(workspace.split_data(), n_resamples=n_resamples, seed=seed)
-    colors = split_colors(workspace.split_roles)
+def build_report(workspace: Workspace, *, views: list[View] | None = None) -> str:
+    """The report of ``workspace`` as one HTML document.
+
+    Args:
+        views: the views to include (default: every registered view that can run on the
+            project; the others are listed with the reason).
+    """
     escape = html.escape
+    sections: list[str] = []
+    headline: list[Finding] = []
+    skipped: dict[str, str] = {}
+    for view in views if views is not None else all_views():
+        reason = view.unavailable(workspace)
+        if reason:
+            skipped[view.title] = reason
+            continue
+        try:
+            result = compute(view, workspace)
+        except ProjectError as error:
+            skipped[view.title] = str(error)
+            continue
+        headline.extend(view.headline(result))
+        body = view.report_section(result)
+        sections.append(
+            f"<section id='{escape(view.name)}'><h2>{escape(view.title)}</h2>"
+            f"<p class='question'>{escape(view.question)}</p>{body}</section>"
+        )
+    contents = "".join(
+        f"<a href='#{escape(view.name)}'>{escape(view.title)}</a>"
+        for view in (views or all_views())
+        if view.title not in skipped
+    )
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>gengap-dash report: {escape(workspace.name)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{_STYLE}</style>",
+        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
         f"<h1>Generalization gap report: {escape(workspace.name)}</h1>",
         f"<p class='lead'>{escape(workspace.spec.description)}</p>"
         if workspace.spec.description
         else "",
         f"<p class='caption'>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by "
-        f"gengap-dash from {len(workspace.split_names)} splits. Intervals are 95% bootstrap "
-        f"intervals ({scorecard.n_resamples:,} resamples, seed {scorecard.seed}).</p>",
-        "<h2>Verdict</h2>",
-        f"<p class='takeaway'>{escape(scorecard.headline())}</p>",
+        f"gengap-dash from {len(workspace.split_names)} splits. Intervals are "
+        f"{DEFAULT_CONFIDENCE:.0%} bootstrap intervals (docs/statistics.md).</p>",
+        f"<nav>{contents}</nav>",
+        "<h2>Headline findings</h2>",
+        findings_block(headline) or "<p>No view reported a finding.</p>",
+        *sections,
     ]
-    for verdict in scorecard.verdicts():
-        parts.append(f"<div class='verdict {verdict.severity}'>{escape(verdict.text)}</div>")
-    parts.append("<h2>The gap at a glance</h2><div class='grid'>")
-    parts.append(
-        _figure_block(
-            metric_by_split_figure(scorecard, "accuracy", colors=colors),
-            metric_chart_takeaway(scorecard, metric="accuracy"),
-            "Accuracy on every split with its 95% interval; dashed lines mark train and "
-            "validation.",
-            include_plotlyjs=True,
+    if skipped:
+        parts.append("<h2>Not in this report</h2><ul>")
+        parts.extend(
+            f"<li><b>{escape(title)}</b>: {escape(reason)}</li>"
+            for title, reason in skipped.items()
         )
-    )
-    parts.append(
-        _figure_block(
-            gap_figure(scorecard, "accuracy", reference="validation", colors=colors),
-            gap_chart_takeaway(scorecard, metric="accuracy", reference="validation"),
-            "How many accuracy points each split loses against validation, with its interval.",
-            include_plotlyjs=False,
-        )
-    )
-    parts.append("</div><h2>Scorecard</h2>")
-    parts.append(scorecard_table(scorecard).to_html(index=False, escape=True, border=0))
-    for section in extra_sections:
-        parts.append(section(workspace))
+        parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def _figure_block(figure: go.Figure, takeaway: str, shows: str, *, include_plotlyjs: bool) -> str:
-    chart = figure.to_html(
-        full_html=False, include_plotlyjs="inline" if include_plotlyjs else False
-    )
-    return (
-        f"<div>{chart}<p class='takeaway'>{html.escape(takeaway)}</p>"
-        f"<p class='caption'>{html.escape(shows)}</p></div>"
-    )

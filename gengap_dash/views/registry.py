@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import html
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     from gengap_dash.workspace import Workspace
 
 Need = Literal["predictions", "embeddings", "model", "training_logs"]
-_NOT_VIEWS = frozenset({"registry"})
+_NOT_VIEWS = frozenset({"registry", "report_html"})
 
 
 class View(ABC):
@@ -97,9 +96,15 @@ class View(ABC):
         """The result for a terminal (default: its findings, one per line)."""
         return "\n".join(f"- {render(finding)}" for finding in self.findings(result))
 
-    def report_section(self, result: Any, *, include_plotlyjs: bool) -> str:
+    def extend_summary(self, result: Any, payload: dict[str, Any]) -> None:
+        """Add the view's numbers to the ``gengap summary --json`` payload (none by default)."""
+        return None
+
+    def report_section(self, result: Any) -> str:
         """The result as an HTML section of the report (default: its findings)."""
-        return findings_html(self.findings(result))
+        from gengap_dash.views.report_html import findings_block
+
+        return findings_block(self.findings(result))
 
     # -- the command line ----------------------------------------------------------------------
 
@@ -223,11 +228,3 @@ def view_json(view: View, result: Any, *, project: str) -> dict[str, Any]:
     """The ``--json`` document of a view: its data and its findings with their text."""
     return {"project": project, "view": view.name, **view.to_json(result),
             "findings": to_json(view.findings(result))}  # fmt: skip
-
-
-def findings_html(findings: list[Finding]) -> str:
-    """Findings as coloured boxes (every string escaped)."""
-    return "".join(
-        f"<div class='verdict {html.escape(finding.severity)}'>{html.escape(render(finding))}</div>"
-        for finding in findings
-    )
