@@ -1,0 +1,131 @@
+"""store/results.py and views/registry.py: results cached on disk by content key, corrupt entries
+detected, recomputed and reported once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.stats.bootstrap import Estimate
+from gengap_dash.store.results import ResultCache
+from gengap_dash.views import registry
+from gengap_dash.views.registry import View, all_views, compute, get_view, result_key
+
+
+def test_store_then_load_returns_an_equal_result(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path)
+    assert cache.load("scorecard", "ab12") == (False, None)
+    assert cache.store("scorecard", "ab12", {"acc": Estimate(0.9, 0.8, 1.0)})
+    found, value = ResultCache(tmp_path).load("scorecard", "ab12")
+    assert found and value == {"acc": Estimate(0.9, 0.8, 1.0)}
+    assert not list(cache.path("scorecard", "ab12").parent.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda text: text[: len(text) // 2],  # truncated
+        lambda text: text.replace("0.9", "0.1"),  # edited: the checksum no longer matches
+        lambda text: "[]",
+        lambda text: json.dumps(
+            {**json.loads(text), "body": {"__dataclass__": "os:system", "fields": {}}}
+        ),
+    ],
+)
+def test_a_corrupt_entry_is_a_miss_removed_and_noted_once(tmp_path: Path, corrupt) -> None:
+    cache = ResultCache(tmp_path)
+    cache.store("scorecard", "ab12", {"acc": Estimate(0.9, 0.8, 1.0)})
+    path = cache.path("scorecard", "ab12")
+    path.write_text(corrupt(path.read_text()))
+    assert cache.load("scorecard", "ab12") == (False, None)
+    assert not path.exists()
+    assert len(cache.notes) == 1 and "corrupt cached scorecard result" in cache.notes[0]
+    cache.load("scorecard", "ab12")
+    assert len(cache.notes) == 1
+
+
+def test_names_that_could_escape_the_folder_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="plain view name"):
+        ResultCache(tmp_path).path("../etc", "ab")
+
+
+@dataclass(frozen=True)
+class CountingOptions:
+    scale: int = 1
+
+
+class CountingView(View):
+    """A view that counts its computations (registered only inside the tests below)."""
+
+    name = "counting"
+    title = "Counting"
+    question = "How often is compute called?"
+    Options = CountingOptions
+    calls = 0
+
+    def compute(self, workspace, options):
+        CountingView.calls += 1
+        return {"n": len(workspace.split_names) * options.scale}
+
+    def findings(self, result):
+        return []
+
+
+@pytest.fixture
+def counting_view(monkeypatch: pytest.MonkeyPatch) -> View:
+    monkeypatch.setitem(registry._REGISTRY, "counting", CountingView())
+    CountingView.calls = 0
+    return registry._REGISTRY["counting"]
+
+
+def test_compute_reuses_the_disk_cache_across_workspaces(
+    counting_view: View, tabular_project: Path, cache_dir: Path
+) -> None:
+    from gengap_dash.workspace import Workspace
+
+    first = compute(counting_view, Workspace.from_file(tabular_project, cache_dir=cache_dir))
+    again = compute(counting_view, Workspace.from_file(tabular_project, cache_dir=cache_dir))
+    assert first == again == {"n": 4}
+    assert CountingView.calls == 1  # the second workspace (a new process) read it from disk
+    other = compute(
+        counting_view,
+        Workspace.from_file(tabular_project, cache_dir=cache_dir),
+        CountingOptions(scale=2),
+    )
+    assert other == {"n": 8} and CountingView.calls == 2  # other options, other key
+
+
+def test_the_key_changes_with_the_data(
+    counting_view: View, tabular_project: Path, cache_dir: Path
+) -> None:
+    from gengap_dash.workspace import Workspace
+
+    workspace = Workspace.from_file(tabular_project, cache_dir=cache_dir)
+    before = result_key(counting_view, workspace, CountingOptions())
+    table = tabular_project.parent / "data" / "test.csv"
+    if not table.exists():
+        table = next((tabular_project.parent).rglob("test.*"))
+    table.write_bytes(table.read_bytes() + b"\n")
+    after = result_key(
+        counting_view, Workspace.from_file(tabular_project, cache_dir=cache_dir), CountingOptions()
+    )
+    assert before != after
+
+
+def test_options_of_another_type_are_refused(counting_view: View, tabular_project: Path) -> None:
+    from gengap_dash.workspace import Workspace
+
+    with pytest.raises(TypeError, match="Expected options of type CountingOptions"):
+        compute(counting_view, Workspace.from_file(tabular_project), {"scale": 2})
+
+
+def test_registry_lists_views_in_report_order_and_names_unknown_ones() -> None:
+    views = all_views()
+    assert views[0].name == "scorecard"
+    assert len({view.name for view in views}) == len(views)
+    with pytest.raises(ProjectError, match="There is no view 'nope'"):
+        get_view("nope")
