@@ -1,18 +1,46 @@
-"""Analysis results cached per project version and options (small hashable keys, no arrays)."""
+"""Analysis results for the pages: a thin Streamlit layer over the on-disk result cache.
+
+``registry.compute`` reads a view's result from disk (or computes and stores it); this layer only
+keeps it in memory per server process, keyed by the result's content key (small and hashable,
+never the arrays), so a second viewer or a rerun costs nothing, and a restarted server reads it
+from disk instead of recomputing.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
-from gengap_dash.analysis.scorecard import Scorecard, compute_scorecard
+from gengap_dash.analysis.scorecard import Scorecard
+from gengap_dash.views.registry import compute, get_view, result_cache, result_key
 from gengap_dash.workspace import Workspace
 
 
-@st.cache_data(show_spinner="Computing the scorecard (bootstrap intervals)...", max_entries=16)
-def _scorecard(_workspace: Workspace, fingerprint: str, n_resamples: int, seed: int) -> Scorecard:
-    return compute_scorecard(_workspace.split_data(), n_resamples=n_resamples, seed=seed)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _result(name: str, key: str, _workspace: Workspace, options: Any) -> Any:
+    view = get_view(name)
+
+    def say_computing() -> None:
+        st.toast(f"Computing {view.title.lower()} once; later visits read it from the cache.")
+
+    with st.spinner(f"Computing {view.title.lower()}..."):
+        return compute(view, _workspace, options, on_miss=say_computing)
+
+
+def view_result(name: str, workspace: Workspace, options: Any = None) -> Any:
+    """The result of the view called ``name`` on ``workspace`` with ``options`` (its defaults
+    when ``None``); cached results that were found corrupt and recomputed are noted in a
+    caption."""
+    view = get_view(name)
+    options = view.Options() if options is None else options
+    result = _result(name, result_key(view, workspace, options), workspace, options)
+    for note in result_cache(workspace).notes:
+        st.caption(note)
+    return result
 
 
 def scorecard_for(workspace: Workspace, *, n_resamples: int = 1000, seed: int = 0) -> Scorecard:
     """The workspace's scorecard, computed once per project version and options."""
-    return _scorecard(workspace, workspace.fingerprint(), n_resamples, seed)
+    view = get_view("scorecard")
+    return view_result("scorecard", workspace, view.Options(n_resamples=n_resamples, seed=seed))
