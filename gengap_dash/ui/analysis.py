@@ -17,15 +17,12 @@ from gengap_dash.views.registry import compute, get_view, result_cache, result_k
 from gengap_dash.workspace import Workspace
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+@st.cache_resource(
+    show_spinner="Reading the analysis from the cache (computing it the first time)...",
+    max_entries=64,
+)
 def _result(name: str, key: str, _workspace: Workspace, options: Any) -> Any:
-    view = get_view(name)
-
-    def say_computing() -> None:
-        st.toast(f"Computing {view.title.lower()} once; later visits read it from the cache.")
-
-    with st.spinner(f"Computing {view.title.lower()}..."):
-        return compute(view, _workspace, options, on_miss=say_computing)
+    return compute(get_view(name), _workspace, options)
 
 
 def view_result(name: str, workspace: Workspace, options: Any = None) -> Any:
