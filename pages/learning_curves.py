@@ -12,8 +12,11 @@ from gengap_dash.analysis.learning_curves import (
     held_out_metrics,
     patience_sweep,
     patience_takeaway,
+    run_findings,
     smooth_curves,
 )
+from gengap_dash.findings import render
+from gengap_dash.findings.learning_curves import verdict_text
 from gengap_dash.plots.learning_curves import gap_figure, learning_curves_figure, patience_figure
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box
@@ -64,7 +67,7 @@ diagnosis = diagnosis_for(
 )
 analysis = diagnosis.analysis
 kind = "uncertain" if diagnosis.noisy else diagnosis.kind
-verdict_box(diagnosis.verdict, KIND_SEVERITY[diagnosis.kind], kind=kind)
+verdict_box(verdict_text(run_findings(diagnosis)), KIND_SEVERITY[diagnosis.kind], kind=kind)
 diagnosis_cards(diagnosis)
 notes_area(runs, diagnosis)
 
@@ -76,7 +79,7 @@ explained_chart(
     shows=f"{metric.replace('_', ' ').capitalize()} per {diagnosis.x_axis} for each logged split "
     "(smoothed line, raw values faint behind). Vertical lines: best held-out point (green), onset "
     "of overfitting (red), early stop (purple), loaded checkpoint (black).",
-    takeaway=curves_takeaway(diagnosis),
+    takeaway=render(curves_takeaway(diagnosis)),
     key="lc_curves_chart",
 )
 left, right = st.columns(2)
@@ -88,7 +91,7 @@ with left:
             gap_figure(analysis, smoothed=smoothed),
             shows="The held-out value minus the train value, signed so that worse is up. A gap "
             "that keeps growing while the held-out curve stalls or worsens is overfitting.",
-            takeaway=gap_takeaway(analysis),
+            takeaway=render(gap_takeaway(analysis)),
             key="lc_gap_chart",
         )
 with right:
@@ -98,7 +101,7 @@ with right:
         shows="For each patience, the held-out value that EarlyStopping with restore_best_weights "
         f"keeps (hover for where it stops), against training to the last {diagnosis.x_axis} "
         "(dashed). The star is the patience chosen above.",
-        takeaway=patience_takeaway(sweep, analysis.curves),
+        takeaway=render(patience_takeaway(sweep, analysis.curves)),
         key="lc_patience_chart",
     )
 

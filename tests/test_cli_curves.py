@@ -10,13 +10,28 @@ import pytest
 from conftest import edit_yaml
 from test_page_learning_curves import write_lightning_log
 
-from gengap_dash.analysis.learning_curves import data_size_analysis, diagnose_run
+from gengap_dash.analysis.learning_curves import (
+    data_size_analysis,
+    data_size_findings,
+    diagnose_run,
+    run_findings,
+)
 from gengap_dash.cli.main import main
 from gengap_dash.data.training_logs import load_training_runs
+from gengap_dash.findings.learning_curves import verdict_text
 from gengap_dash.project.spec import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data" / "digits" / "project.yaml"
+
+
+def run_verdict(diagnosis) -> str:
+    """The run's verdict as the page, the CLI and the report say it."""
+    return verdict_text(run_findings(diagnosis))
+
+
+def data_size_verdict(analysis) -> str:
+    return verdict_text(data_size_findings(analysis))
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -81,7 +96,7 @@ def test_text_output_is_a_table_and_verdicts(capsys: pytest.CaptureFixture[str])
     assert next(line for line in lines if line.startswith("train_size_100 ")).split()[1] == "100"
     expected = diagnose_run(load_training_runs([SAMPLE.parent / "logs" / "main_run.csv"])[
         "main_run"], checkpoint_epoch=60)  # fmt: skip
-    assert f"- main_run: {expected.verdict}" in lines
+    assert f"- main_run: {run_verdict(expected)}" in lines
     assert any(line.startswith("Data size (validation loss") for line in lines)
     assert any("more data of the same kind is unlikely to close the gap" in line for line in lines)
 

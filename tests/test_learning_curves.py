@@ -19,6 +19,7 @@ from gengap_dash.analysis.learning_curves import (
     checkpoint_for,
     curves_takeaway,
     data_size_analysis,
+    data_size_findings,
     data_size_takeaway,
     default_metric,
     diagnose_run,
@@ -26,8 +27,6 @@ from gengap_dash.analysis.learning_curves import (
     early_stopping,
     ema_smooth,
     fit_power_law,
-    format_value,
-    format_x,
     gap_takeaway,
     held_out_metrics,
     metric_mode,
@@ -35,10 +34,14 @@ from gengap_dash.analysis.learning_curves import (
     overlay_takeaway,
     patience_sweep,
     patience_takeaway,
+    run_findings,
     signed_gap,
     smooth_curves,
 )
 from gengap_dash.data.training_logs import CURVE_COLUMNS, TrainingRun, TrainingRuns
+from gengap_dash.findings import render
+from gengap_dash.findings.learning_curves import verdict_text
+from gengap_dash.findings.words import position, significant
 from gengap_dash.plots.learning_curves import (
     data_size_figure,
     gap_figure,
@@ -49,6 +52,15 @@ from gengap_dash.plots.learning_curves import (
 from gengap_dash.project.errors import ProjectError
 
 EPOCHS = np.arange(31, dtype=float)
+
+
+def run_verdict(diagnosis) -> str:
+    """The run's verdict as the page, the CLI and the report say it."""
+    return verdict_text(run_findings(diagnosis))
+
+
+def data_size_verdict(analysis) -> str:
+    return verdict_text(data_size_findings(analysis))
 
 
 def make_run(
@@ -342,7 +354,7 @@ def test_the_issue_example_verdict() -> None:
     assert diagnosis.stop_epoch == 19.0
     assert diagnosis.stopped_value == pytest.approx(0.231)
     assert diagnosis.final_gap == pytest.approx(val[-1] - train[-1])
-    assert diagnosis.verdict.startswith(
+    assert run_verdict(diagnosis).startswith(
         "Validation loss bottomed at epoch 14 (0.231) and rose 38% by the last epoch (0.319 at "
         "epoch 30) while train loss kept falling: overfitting began around epoch 14. Early "
         "stopping with patience 5 would have stopped at epoch 19"
@@ -355,9 +367,8 @@ def test_patience_moves_the_stop() -> None:
     run = make_run({("train", "loss"): train, ("validation", "loss"): val})
     assert diagnose_run(run, patience=3).stop_epoch == 17.0
     assert diagnose_run(run, patience=20).stop_epoch is None
-    assert (
-        "would not have stopped before the last epoch (30)"
-        in diagnose_run(run, patience=20).verdict
+    assert "would not have stopped before the last epoch (30)" in run_verdict(
+        diagnose_run(run, patience=20)
     )
 
 
@@ -381,7 +392,7 @@ def test_accuracy_plateau_with_runaway_train_is_gap_widening() -> None:
     assert diagnosis.analysis.onset_rule == "gap_widening"
     assert diagnosis.best_epoch == 8.0
     assert diagnosis.final_gap == pytest.approx(0.15)
-    assert "began to widen around epoch 7" in diagnosis.verdict
+    assert "began to widen around epoch 7" in run_verdict(diagnosis)
 
 
 def test_flat_then_widening_gap_onset_is_exact() -> None:
@@ -407,10 +418,10 @@ def test_underfitting_when_both_still_fall() -> None:
     diagnosis = diagnose_run(run)
     assert diagnosis.kind == "underfitting"
     assert diagnosis.onset_epoch is None
-    assert diagnosis.verdict.startswith(
+    assert run_verdict(diagnosis).startswith(
         "Train loss and validation loss were both still falling at the last epoch"
     )
-    assert "training longer is likely to help" in diagnosis.verdict
+    assert "training longer is likely to help" in run_verdict(diagnosis)
 
 
 def test_underfitting_when_both_stay_high() -> None:
@@ -422,8 +433,8 @@ def test_underfitting_when_both_stay_high() -> None:
     )
     diagnosis = diagnose_run(run)
     assert diagnosis.kind == "underfitting"
-    assert "only went from 2.3 to 2.25" in diagnosis.verdict
-    assert "both are high" in diagnosis.verdict
+    assert "only went from 2.3 to 2.25" in run_verdict(diagnosis)
+    assert "both are high" in run_verdict(diagnosis)
 
 
 def test_healthy_run() -> None:
@@ -432,8 +443,8 @@ def test_healthy_run() -> None:
     diagnosis = diagnose_run(run)
     assert diagnosis.kind == "healthy"
     assert not diagnosis.noisy
-    assert "No clear sign of overfitting or underfitting" in diagnosis.verdict
-    assert "the final gap to train loss is 0.05" in diagnosis.verdict
+    assert "No clear sign of overfitting or underfitting" in run_verdict(diagnosis)
+    assert "the final gap to train loss is 0.05" in run_verdict(diagnosis)
 
 
 def test_noisy_validation_signal() -> None:
@@ -444,8 +455,8 @@ def test_noisy_validation_signal() -> None:
     diagnosis = diagnose_run(run)
     assert diagnosis.noisy
     assert diagnosis.kind == "noisy"
-    assert diagnosis.verdict.startswith("Validation loss is noisy")
-    assert "unreliable" in diagnosis.verdict
+    assert run_verdict(diagnosis).startswith("Validation loss is noisy")
+    assert "unreliable" in run_verdict(diagnosis)
 
 
 def test_diverging_training_is_not_overfitting() -> None:
@@ -454,7 +465,7 @@ def test_diverging_training_is_not_overfitting() -> None:
     diagnosis = diagnose_run(run)
     assert diagnosis.kind == "noisy"
     assert diagnosis.onset_epoch is None
-    assert "training became unstable" in diagnosis.verdict
+    assert "training became unstable" in run_verdict(diagnosis)
 
 
 def test_checkpoint_epoch_is_reported() -> None:
@@ -465,11 +476,11 @@ def test_checkpoint_epoch_is_reported() -> None:
     unknown = diagnose_run(run, checkpoint_epoch=99)
     assert at_end.checkpoint_value == pytest.approx(val[30])
     assert "The loaded checkpoint is from epoch 30, where validation loss was 0.319" in (
-        at_end.verdict
+        run_verdict(at_end)
     )
-    assert "The loaded checkpoint is from epoch 14, the best epoch" in at_best.verdict
+    assert "The loaded checkpoint is from epoch 14, the best epoch" in run_verdict(at_best)
     assert unknown.checkpoint_value is None
-    assert "was not logged" in unknown.verdict
+    assert "was not logged" in run_verdict(unknown)
 
 
 def test_diagnosis_to_dict_is_json() -> None:
@@ -489,7 +500,7 @@ def test_test_split_is_the_held_out_split_without_validation() -> None:
     run = make_run({("train", "loss"): train, ("test", "loss"): val})
     diagnosis = diagnose_run(run)
     assert diagnosis.reference_split == "test"
-    assert diagnosis.verdict.startswith("Test loss bottomed at epoch 14")
+    assert run_verdict(diagnosis).startswith("Test loss bottomed at epoch 14")
 
 
 def test_default_metric_prefers_loss_and_needs_a_held_out_split() -> None:
@@ -600,7 +611,7 @@ def test_data_size_analysis_estimates_the_size_needed() -> None:
     assert analysis.kind == "closing"
     assert analysis.fit.b == pytest.approx(0.4, abs=1e-3)
     assert analysis.size_needed == pytest.approx(100_000, rel=1e-2)
-    assert analysis.verdict == (
+    assert data_size_verdict(analysis) == (
         "Validation loss falls as n^-0.40; ~100,000 training samples (50x now) would bring it "
         "to the train level of 0.05."
     )
@@ -615,7 +626,7 @@ def test_data_size_analysis_flattened_curve() -> None:
     analysis = data_size_analysis(runs)
     assert analysis is not None
     assert analysis.kind == "flattened"
-    assert analysis.verdict.startswith(
+    assert data_size_verdict(analysis).startswith(
         "The curve has flattened: more data of the same kind is unlikely to close the gap"
     )
 
@@ -629,7 +640,7 @@ def test_data_size_analysis_on_accuracy_averages_seeds() -> None:
     assert analysis.error_label == "1 - accuracy"
     np.testing.assert_allclose(analysis.sizes, [100, 400, 1600])
     np.testing.assert_allclose(analysis.held_out_values, [0.69, 0.8, 0.88])
-    assert analysis.verdict.startswith("Validation error (1 - accuracy) falls as n^-")
+    assert data_size_verdict(analysis).startswith("Validation error (1 - accuracy) falls as n^-")
     assert len(analysis.points) == 4
 
 
@@ -639,9 +650,9 @@ def test_data_size_analysis_warns_about_a_loose_fit() -> None:
     analysis = data_size_analysis(runs)
     assert analysis is not None
     assert analysis.fit.r_squared < 0.8
-    assert "fits the points loosely" in analysis.verdict
+    assert "fits the points loosely" in data_size_verdict(analysis)
     tight = data_size_analysis(_sized_runs(sizes, [2 * n**-0.5 for n in sizes], train=0.01))
-    assert tight is not None and "loosely" not in tight.verdict
+    assert tight is not None and "loosely" not in data_size_verdict(tight)
 
 
 def test_data_size_analysis_needs_three_sizes() -> None:
@@ -809,16 +820,16 @@ def test_align_runs_leaves_out_runs_without_the_metric() -> None:
 def test_curve_and_gap_takeaways_name_the_epochs() -> None:
     train, val = example_overfitting()
     diagnosis = diagnose_run(make_run({("train", "loss"): train, ("validation", "loss"): val}))
-    assert curves_takeaway(diagnosis) == (
+    assert render(curves_takeaway(diagnosis)) == (
         "Validation loss is best at epoch 14 (0.231) and ends at 0.319 (epoch 30), while train "
-        f"loss ends at {format_value(float(train[-1]))}. After epoch 14 validation loss gets "
+        f"loss ends at {significant(float(train[-1]))}. After epoch 14 validation loss gets "
         "worse again: that is where overfitting began."
     )
     gap = signed_gap(train, val, mode="min")
-    text = gap_takeaway(diagnosis.analysis)
+    text = render(gap_takeaway(diagnosis.analysis))
     assert text.startswith(
-        f"The gap was {format_value(gap[14])} at the onset (epoch 14) and "
-        f"{format_value(gap[-1])} by epoch 30 ("
+        f"The gap was {significant(gap[14])} at the onset (epoch 14) and "
+        f"{significant(gap[-1])} by epoch 30 ("
     )
     assert "it opened during training" in text
 
@@ -833,8 +844,8 @@ def test_takeaways_without_onset() -> None:
         )
     )
     assert healthy.onset_epoch is None
-    assert curves_takeaway(healthy).endswith("the curves do not part for good.")
-    assert gap_takeaway(healthy.analysis).startswith("The gap ends at 0.05 (epoch 30)")
+    assert render(curves_takeaway(healthy)).endswith("the curves do not part for good.")
+    assert render(gap_takeaway(healthy.analysis)).startswith("The gap ends at 0.05 (epoch 30)")
     better_than_train = diagnose_run(
         make_run(
             {
@@ -843,9 +854,11 @@ def test_takeaways_without_onset() -> None:
             }
         )
     )
-    assert "no gap opened in training" in gap_takeaway(better_than_train.analysis)
-    assert "no gap" in gap_takeaway(
-        analyze_metric(align_curves(make_run({("validation", "loss"): [1.0, 0.5]}), "loss"))
+    assert "no gap opened in training" in render(gap_takeaway(better_than_train.analysis))
+    assert "no gap" in render(
+        gap_takeaway(
+            analyze_metric(align_curves(make_run({("validation", "loss"): [1.0, 0.5]}), "loss"))
+        )
     )
 
 
@@ -856,17 +869,17 @@ def test_overlay_takeaway_ranks_runs_by_their_best_held_out_value() -> None:
         make_run({("validation", "loss"): [0.9, 0.8, 0.7]}, name="worst"),
     ]
     curves = align_runs(runs, "loss")
-    assert overlay_takeaway(curves) == (
+    assert render(overlay_takeaway(curves)) == (
         "Best validation loss: best (0.3 at epoch 1); worst: worst (0.7 at epoch 2). From best "
         "to worst: best, middle, worst."
     )
-    assert overlay_takeaway(curves[:1]).endswith("Select more runs to compare them.")
+    assert render(overlay_takeaway(curves[:1])).endswith("Select more runs to compare them.")
     accuracy = align_runs(
         [make_run({("validation", "accuracy"): [0.5, 0.9]}, name="high"),
          make_run({("validation", "accuracy"): [0.5, 0.6]}, name="low")],
         "accuracy",
     )  # fmt: skip
-    assert overlay_takeaway(accuracy).startswith("Best validation accuracy: high (0.9")
+    assert render(overlay_takeaway(accuracy)).startswith("Best validation accuracy: high (0.9")
 
 
 def test_data_size_takeaway() -> None:
@@ -875,11 +888,11 @@ def test_data_size_takeaway() -> None:
         _sized_runs(sizes, [3 * n**-0.4 + 0.02 for n in sizes], train=0.05), at="final"
     )
     assert analysis is not None
-    text = data_size_takeaway(analysis)
+    text = render(data_size_takeaway(analysis))
     first, last = analysis.held_out_values[0], analysis.held_out_values[-1]
     assert text.startswith(
-        f"Validation loss at the last epoch goes from {format_value(first)} with 250 training "
-        f"samples to {format_value(last)} with 2,000, while the gap to train narrows"
+        f"Validation loss at the last epoch goes from {significant(first)} with 250 training "
+        f"samples to {significant(last)} with 2,000, while the gap to train narrows"
     )
     assert f"exponent {analysis.fit.b:.2f}" in text
 
@@ -911,7 +924,7 @@ def test_patience_takeaway() -> None:
         make_run({("validation", "loss"): [1.0, 0.8, 0.9, 0.7, 0.75, 0.8]}), "loss"
     )
     sweep = patience_sweep(curves, patiences=[1, 2, 3])
-    assert patience_takeaway(sweep, curves) == (
+    assert render(patience_takeaway(sweep, curves)) == (
         "Patience 2 or more keeps the best validation loss seen (0.7, epoch 3); patience 1 keeps "
         "0.8. Below patience 2 early stopping keeps a worse validation loss than training to the "
         "last epoch (0.8); from patience 3 on, training would never have stopped."
@@ -958,9 +971,9 @@ def test_marker_labels_near_the_right_edge_sit_left_of_their_line() -> None:
 
 
 def test_formatters() -> None:
-    assert format_x(13.0) == "13" and format_x(2.5) == "2.5" and format_x(None) == "n/a"
-    assert format_value(0.099034) == "0.099" and format_value(1234.5) == "1,234"
-    assert format_value(None) == "n/a" and format_value(math.nan) == "n/a"
+    assert position(13.0) == "13" and position(2.5) == "2.5" and position(None) == "n/a"
+    assert significant(0.099034) == "0.099" and significant(1234.5) == "1,234"
+    assert significant(None) == "n/a" and significant(math.nan) == "n/a"
 
 
 def test_data_size_analysis_compares_runs_at_their_best_epoch_by_default() -> None:

@@ -14,16 +14,29 @@ from streamlit.testing.v1 import AppTest
 
 from gengap_dash.analysis.learning_curves import (
     data_size_analysis,
+    data_size_findings,
     diagnose_run,
     patience_sweep,
     patience_takeaway,
+    run_findings,
 )
 from gengap_dash.data.training_logs import load_training_runs
+from gengap_dash.findings import render
+from gengap_dash.findings.learning_curves import verdict_text
 from gengap_dash.project.spec import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data" / "digits" / "project.yaml"
 PAGE = "pages/learning_curves.py"
+
+
+def run_verdict(diagnosis) -> str:
+    """The run's verdict as the page, the CLI and the report say it."""
+    return verdict_text(run_findings(diagnosis))
+
+
+def data_size_verdict(analysis) -> str:
+    return verdict_text(data_size_findings(analysis))
 
 
 def open_page(project: Path) -> AppTest:
@@ -119,7 +132,7 @@ def test_sample_project_shows_the_library_diagnosis() -> None:
     runs, logs = library_runs(SAMPLE)
     expected = diagnose_run(runs["main_run"], checkpoint_epoch=logs.checkpoint_epoch)
     verdict = verdict_shown(app)
-    assert verdict == expected.verdict
+    assert verdict == run_verdict(expected)
     for epoch in (expected.best_epoch, expected.onset_epoch, expected.stop_epoch, 60):
         assert f"epoch {int(epoch)}" in verdict
     cards = {metric.label: metric.value for metric in app.metric}
@@ -142,12 +155,12 @@ def test_sample_project_shows_the_library_diagnosis() -> None:
 
     data_size = data_size_analysis(runs)
     assert data_size is not None
-    assert data_size.verdict in callouts(app)[1:]
+    assert data_size_verdict(data_size) in callouts(app)[1:]
     fit = [t for t in figures["lc_data_size_chart"]["data"] if "power-law" in t["name"]]
     assert len(fit) == 1
     assert any(text.startswith(f"Best validation loss: {runs.names[0]}") for text in takeaways(app))
     caption = "\n".join(block.value for block in app.caption)
-    assert "Read 5 run(s)" in caption and "Nothing was dropped" in caption
+    assert "Read 5 runs from" in caption and "Nothing was dropped" in caption
 
 
 def test_widgets_change_the_output() -> None:
@@ -157,10 +170,10 @@ def test_widgets_change_the_output() -> None:
 
     app.slider(key="lc_patience").set_value(2).run()
     expected = diagnose_run(runs["main_run"], patience=2, checkpoint_epoch=logs.checkpoint_epoch)
-    assert verdict_shown(app) == expected.verdict != before
+    assert verdict_shown(app) == run_verdict(expected) != before
     assert {m.label for m in app.metric} >= {"Early stop (patience 2)"}
     sweep = patience_sweep(expected.analysis.curves)
-    assert patience_takeaway(sweep, expected.analysis.curves) in takeaways(app)
+    assert render(patience_takeaway(sweep, expected.analysis.curves)) in takeaways(app)
     star = [t for t in charts(app)["lc_patience_chart"]["data"] if t["name"] == "patience 2"]
     assert star and star[0]["x"] == [2]
 
@@ -174,13 +187,13 @@ def test_widgets_change_the_output() -> None:
     app.selectbox(key="lc_run").set_value("train_size_100").run()
     expected = diagnose_run(runs["train_size_100"], patience=2)
     assert not app.exception
-    assert verdict_shown(app) == expected.verdict
+    assert verdict_shown(app) == run_verdict(expected)
     assert "Loaded checkpoint" not in {m.label for m in app.metric}  # the first run's only
     assert charts(app)["lc_curves_chart"]["layout"]["title"]["text"].startswith("train_size_100")
 
     app.segmented_control(key="lc_metric").set_value("accuracy").run()
     expected = diagnose_run(runs["train_size_100"], patience=2, metric="accuracy")
-    assert verdict_shown(app) == expected.verdict
+    assert verdict_shown(app) == run_verdict(expected)
     assert "accuracy" in charts(app)["lc_curves_chart"]["layout"]["yaxis"]["title"]["text"].lower()
 
     app.multiselect(key="lc_compare").set_value(["main_run", "train_size_400"]).run()
@@ -206,7 +219,7 @@ def test_switching_to_a_run_without_the_chosen_metric_falls_back(tabular_project
     assert not app.exception
     assert app.segmented_control(key="lc_metric").value == "loss"
     runs, _ = library_runs(tabular_project)
-    assert verdict_shown(app) == diagnose_run(runs["loss_only"], metric="loss").verdict
+    assert verdict_shown(app) == run_verdict(diagnose_run(runs["loss_only"], metric="loss"))
 
 
 # --------------------------------------------------------------------------- other projects
@@ -224,7 +237,7 @@ def test_lightning_metrics_csv(tabular_project: Path) -> None:
     assert runs.names == ("version_0",)
     expected = diagnose_run(runs["version_0"])
     assert expected.kind == "overfitting"
-    assert verdict_shown(app) == expected.verdict
+    assert verdict_shown(app) == run_verdict(expected)
     assert f"epoch {int(expected.best_epoch)}" in verdict_shown(app)
     figures = charts(app)
     assert {"lc_curves_chart", "lc_gap_chart", "lc_patience_chart", "lc_overlay_chart"} <= set(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gengap_dash.project.errors import ProjectError
-from gengap_dash.views.json_values import json_safe
+from gengap_dash.store.json_values import json_safe
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -46,7 +46,14 @@ def curves_payload(project: Path, *, patience: int) -> dict[str, Any]:
         ProjectError: a bad project file, no ``training_logs``, unreadable logs, or no run with
             a validation or test metric.
     """
-    from gengap_dash.analysis.learning_curves import data_size_analysis, diagnose_runs
+    from gengap_dash.analysis.learning_curves import (
+        data_size_analysis,
+        data_size_findings,
+        diagnose_runs,
+        run_findings,
+    )
+    from gengap_dash.findings import to_json
+    from gengap_dash.findings.learning_curves import verdict_text
     from gengap_dash.data.training_logs import load_training_runs
     from gengap_dash.project.spec import load_project
 
@@ -76,8 +83,25 @@ def curves_payload(project: Path, *, patience: int) -> dict[str, Any]:
     return {
         "project": spec.name,
         "patience": patience,
-        "runs": {name: json_safe(d.to_dict()) for name, d in diagnoses.items()},
-        "data_size": None if data_size is None else json_safe(data_size.to_dict()),
+        "runs": {
+            name: json_safe(
+                {
+                    **d.to_dict(),
+                    "verdict": verdict_text(run_findings(d)),
+                    "findings": to_json(run_findings(d)),
+                }
+            )
+            for name, d in diagnoses.items()
+        },
+        "data_size": None
+        if data_size is None
+        else json_safe(
+            {
+                **data_size.to_dict(),
+                "verdict": verdict_text(data_size_findings(data_size)),
+                "findings": to_json(data_size_findings(data_size)),
+            }
+        ),
         "skipped": skipped,
         "notes": notes,
     }

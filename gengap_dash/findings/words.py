@@ -69,3 +69,59 @@ def join_names(names: list[str] | tuple[str, ...], *, conjunction: str = "and") 
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
+
+
+def significant(value: float | None, *, digits: int = 3) -> str:
+    """A metric value with ``digits`` significant digits: ``0.0991 -> "0.0991"``, ``0.14873 ->
+    "0.149"``, ``123.4 -> "123.4"``, ``12345 -> "12,345"``; ``"n/a"`` when missing."""
+    if not _finite(value):
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 100:
+        return f"{value:.1f}"
+    return f"{value:.{digits}g}"
+
+
+def position(value: float | None) -> str:
+    """An epoch or step as people write it: ``13.0 -> "13"``, ``2.5 -> "2.5"``; ``"n/a"``."""
+    if not _finite(value):
+        return "n/a"
+    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+
+
+def count(n: float | None) -> str:
+    """A (possibly fitted) count rounded to two significant digits from 100 up: ``1234.5 ->
+    "1,200"``, ``87.2 -> "87"``; ``"∞"`` when infinite."""
+    if n is None or math.isnan(n):
+        return "n/a"
+    if math.isinf(n):
+        return "∞"
+    if n < 100:
+        return f"{round(n):,}"
+    digits = math.floor(math.log10(n)) - 1
+    return f"{round(n, -digits):,.0f}"
+
+
+def ratio(value: float | None) -> str:
+    """A multiple: ``2.54 -> "2.5x"``, ``123.4 -> "123x"``."""
+    if not _finite(value):
+        return "n/a"
+    return f"{value:.1f}x" if value < 10 else f"{value:,.0f}x"
+
+
+def relative(fraction: float | None) -> str:
+    """A relative change as a percentage, one decimal under 10%: ``0.043 -> "4.3%"``,
+    ``0.52 -> "52%"``; ``"∞%"`` when infinite."""
+    if fraction is None or math.isnan(fraction):
+        return "n/a"
+    if math.isinf(fraction):
+        return "∞%"
+    value = 100 * fraction
+    return f"{value:.1f}%" if abs(value) < 10 else f"{value:.0f}%"
+
+
+def capital(text: str) -> str:
+    """The sentence's first letter in upper case (``"validation loss" -> "Validation loss"``)."""
+    return text[:1].upper() + text[1:]

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from gengap_dash.analysis.learning_curves import AlignedCurves, DataSizeAnalysis, MetricAnalysis
+from gengap_dash.findings.learning_curves import runs_title
 from gengap_dash.plots.style import BAD, NEUTRAL, SPLIT_ROLE_COLORS, apply_layout
 
 RAW_OPACITY = 0.28
@@ -215,7 +216,7 @@ def runs_overlay_figure(
     x_title = unit.capitalize() if len(axes) == 1 else "Epoch or step (per run)"
     apply_layout(
         fig,
-        title=title or f"{metric.capitalize()} across {len(curves)} runs",
+        title=title or runs_title(curves[0].metric, len(curves)),
         x_title=x_title,
         y_title=metric.capitalize() + (" (log scale)" if log_y else ""),
     )

@@ -20,10 +20,9 @@ from gengap_dash.analysis.learning_curves import (
     align_runs,
     checkpoint_for,
     data_size_analysis,
+    data_size_findings,
     data_size_takeaway,
     diagnose_run,
-    format_value,
-    format_x,
     held_out_metrics,
     overlay_takeaway,
     smooth_curves,
@@ -35,6 +34,9 @@ from gengap_dash.data.training_logs import (
     logs_signature,
     metric_label,
 )
+from gengap_dash.findings import render
+from gengap_dash.findings.learning_curves import verdict_text
+from gengap_dash.findings.words import plural, position, significant
 from gengap_dash.plots.learning_curves import data_size_figure, runs_overlay_figure
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import ProjectSpec, TrainingLogsSpec, load_project
@@ -74,7 +76,9 @@ def current_spec() -> ProjectSpec:
         st.markdown(f"**{spec.name}**")
         logs = spec.training_logs
         st.caption(
-            f"{len(logs.runs)} training-log path(s)" if logs else "no training logs in the project"
+            f"{plural(len(logs.runs), 'training-log path')}"
+            if logs
+            else "no training logs in the project"
         )
     return spec
 
@@ -231,8 +235,8 @@ def diagnosis_cards(diagnosis: RunDiagnosis) -> None:
     cards = [row] * 5
     cards[0].metric(
         f"Best {unit}",
-        format_x(diagnosis.best_epoch),
-        f"{held} {format_value(diagnosis.best_value)}",
+        position(diagnosis.best_epoch),
+        f"{held} {significant(diagnosis.best_value)}",
         delta_color="off",
         delta_arrow="off",
         help=f"Where {held} is at its best (the green dotted line).",
@@ -243,7 +247,7 @@ def diagnosis_cards(diagnosis: RunDiagnosis) -> None:
         "Overfitting began",
         "not found"
         if diagnosis.onset_epoch is None
-        else f"{unit} {format_x(diagnosis.onset_epoch)}",
+        else f"{unit} {position(diagnosis.onset_epoch)}",
         _ONSET_WORDS[diagnosis.analysis.onset_rule].format(held=held),
         delta_color="off",
         delta_arrow="off",
@@ -256,20 +260,20 @@ def diagnosis_cards(diagnosis: RunDiagnosis) -> None:
     stopped = diagnosis.stop_epoch is not None
     cards[2].metric(
         f"Early stop (patience {diagnosis.patience})",
-        f"{unit} {format_x(diagnosis.stop_epoch)}" if stopped else "never",
-        f"{'-' if kept < 0 else '+'}{format_value(abs(kept))} vs final" if stopped else None,
+        f"{unit} {position(diagnosis.stop_epoch)}" if stopped else "never",
+        f"{'-' if kept < 0 else '+'}{significant(abs(kept))} vs final" if stopped else None,
         delta_color="off" if kept == 0 else ("inverse" if lower_better else "normal"),
         help=f"Where EarlyStopping on {held} would have stopped (the purple line). It keeps "
-        f"{held} {format_value(diagnosis.stopped_value)} (restore_best_weights) against "
-        f"{format_value(diagnosis.final_validation)} when training to the last {unit}; the "
+        f"{held} {significant(diagnosis.stopped_value)} (restore_best_weights) against "
+        f"{significant(diagnosis.final_validation)} when training to the last {unit}; the "
         "arrow is green when stopping early is better.",
         border=True,
         width="stretch",
     )
     cards[3].metric(
         "Final gap",
-        format_value(diagnosis.final_gap),
-        f"at {unit} {format_x(diagnosis.final_epoch)}",
+        significant(diagnosis.final_gap),
+        f"at {unit} {position(diagnosis.final_epoch)}",
         delta_color="off",
         delta_arrow="off",
         help=f"{held} minus train {diagnosis.metric} at the last {unit} (signed so that "
@@ -280,10 +284,10 @@ def diagnosis_cards(diagnosis: RunDiagnosis) -> None:
     if diagnosis.checkpoint_epoch is not None:
         cards[4].metric(
             "Loaded checkpoint",
-            f"{unit} {format_x(diagnosis.checkpoint_epoch)}",
+            f"{unit} {position(diagnosis.checkpoint_epoch)}",
             None
             if diagnosis.checkpoint_value is None
-            else f"{held} {format_value(diagnosis.checkpoint_value)}",
+            else f"{held} {significant(diagnosis.checkpoint_value)}",
             delta_color="off",
             delta_arrow="off",
             help="training_logs.checkpoint_epoch: the epoch of the weights the other pages "
@@ -299,12 +303,14 @@ def notes_area(runs: TrainingRuns, diagnosis: RunDiagnosis | None) -> None:
     if diagnosis is not None:
         notes += [f"{diagnosis.run_name}: {note}" for note in diagnosis.notes]
     formats = ", ".join(sorted({run.format.replace("_", " ") for run in runs}))
-    read = f"Read {len(runs)} run(s) from the training logs ({formats})."
+    read = f"Read {plural(len(runs), 'run')} from the training logs ({formats})."
     if not notes:
         st.caption(f"{read} Nothing was dropped, merged or guessed: the logs are used as they are.")
         return
-    st.caption(f"{read} {len(notes)} note(s) on what was dropped, merged or guessed:")
-    with st.expander(f"How the logs were cleaned ({len(notes)} notes)", icon=":material/rule:"):
+    st.caption(f"{read} {plural(len(notes), 'note')} on what was dropped, merged or guessed:")
+    with st.expander(
+        f"How the logs were cleaned ({plural(len(notes), 'note')})", icon=":material/rule:"
+    ):
         st.markdown("\n".join(f"- {_escape_markdown(note)}" for note in notes))
 
 
@@ -326,7 +332,7 @@ def compare_runs_section(
         runs_overlay_figure(curves, log_y=log_y, smoothed=smoothed),
         shows=f"{metric.replace('_', ' ').capitalize()} of every selected run: one colour per "
         "run, dotted for train, solid for validation, dashed for test.",
-        takeaway=overlay_takeaway(curves),
+        takeaway=render(overlay_takeaway(curves)),
         key="lc_overlay_chart",
     )
 
@@ -344,7 +350,11 @@ def data_size_section(runs: TrainingRuns, key: str, metric: str) -> None:
             icon=":material/info:",
         )
         return
-    verdict_box(analysis.verdict, DATA_SIZE_SEVERITY[analysis.kind], kind=analysis.kind)
+    verdict_box(
+        verdict_text(data_size_findings(analysis)),
+        DATA_SIZE_SEVERITY[analysis.kind],
+        kind=analysis.kind,
+    )
     explained_chart(
         data_size_figure(analysis),
         shows=(
@@ -357,7 +367,7 @@ def data_size_section(runs: TrainingRuns, key: str, metric: str) -> None:
             + "against the training-set size (log scale), with a power law fitted to the "
             "held-out error and the train level it would have to reach."
         ),
-        takeaway=data_size_takeaway(analysis),
+        takeaway=render(data_size_takeaway(analysis)),
         key="lc_data_size_chart",
     )
 
