@@ -52,9 +52,9 @@ def curves_payload(project: Path, *, patience: int) -> dict[str, Any]:
         diagnose_runs,
         run_findings,
     )
+    from gengap_dash.data.training_logs import load_training_runs
     from gengap_dash.findings import to_json
     from gengap_dash.findings.learning_curves import verdict_text
-    from gengap_dash.data.training_logs import load_training_runs
     from gengap_dash.project.spec import load_project
 
     if isinstance(patience, bool) or patience < 1:
