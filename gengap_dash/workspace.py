@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,10 +21,20 @@ from gengap_dash.data.predictions import (
     probability_columns,
     read_brought_predictions,
 )
-from gengap_dash.data.tables import labels_to_indices, read_table, table_columns
+from gengap_dash.data.tables import (
+    FeatureSelection,
+    check_split_columns,
+    check_unique_ids,
+    labels_to_indices,
+    missing_column_message,
+    read_table,
+    resolve_default_features,
+    table_columns,
+)
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import ProjectSpec, load_project
-from gengap_dash.store.cache import ArrayCache, FingerprintMemo, hash_key
+from gengap_dash.store.cache import ArrayCache
+from gengap_dash.store.keys import FingerprintMemo, hash_key, output_key
 
 if TYPE_CHECKING:
     from torch import nn
@@ -57,12 +67,39 @@ class Workspace:
         self._model: nn.Module | None = None
         self._brought: dict[str, pd.DataFrame] | None = None
         self._keys: dict[str, str] = {}
+        self._features: FeatureSelection | None = None
+        self._width: int | None = None
         self.embedding_note = ""
 
     @classmethod
     def from_file(cls, path: str | Path, *, cache_dir: str | Path | None = None) -> Workspace:
         """Open the project file at ``path`` (a ``project.yaml`` or its folder)."""
-        return cls(load_project(path), cache=ArrayCache(Path(cache_dir) if cache_dir else None))
+        try:
+            spec = load_project(path)
+        except RuntimeError as error:  # Path.resolve on a symbolic link that loops
+            if "symlink loop" not in str(error).lower():
+                raise
+            raise ProjectError(
+                f"{error}: a path in the project is a symbolic link that loops (it never "
+                "reaches a file)."
+            ) from None
+        return cls(spec, cache=ArrayCache(Path(cache_dir) if cache_dir else None))
+
+    # -- what the user should know -------------------------------------------------------------
+
+    @property
+    def cache_notes(self) -> list[str]:
+        """One line per cache entry (or fingerprint memo) found corrupt and discarded, in this
+        session. The CLI prints each on stderr, the page shows them as a caption."""
+        notes = [self._memo.note] if self._memo.note else []
+        return notes + list(self.cache.notes)
+
+    @property
+    def notes(self) -> list[str]:
+        """Plain-English notes on how the project was read: the columns the default feature
+        list left out and why (empty when nothing needs saying)."""
+        selection = self._default_features()
+        return [selection.note()] if selection is not None and selection.note() else []
 
     # -- what the project is -------------------------------------------------------------------
 
@@ -100,15 +137,21 @@ class Workspace:
     # -- the cache -----------------------------------------------------------------------------
 
     def cache_key(self, split: str) -> str:
-        """The content key of a split's model outputs."""
+        """The content key of a split's model outputs (see :mod:`gengap_dash.store.keys`)."""
         if split not in self._keys:
-            self._keys[split] = hash_key(self._key_parts(split))
+            selection = self._default_features()
+            self._keys[split] = output_key(
+                self.spec,
+                split,
+                self._memo,
+                default_features=selection.columns if selection is not None else None,
+            )
         return self._keys[split]
 
     def fingerprint(self) -> str:
         """A key that changes whenever any split's outputs or data change (for UI caches)."""
         parts = {name: self.cache_key(name) for name in self.split_names}
-        parts["project"] = self._digest(self.spec.path) or ""
+        parts["project"] = self._memo.file_digest(self.spec.path)
         return hash_key(parts)
 
     def is_cached(self, split: str) -> bool:
@@ -202,11 +245,12 @@ class Workspace:
             if table_path is None:  # pragma: no cover - the spec guarantees a path with a model
                 raise ProjectError(f"splits.{split}.path is missing.")
             side = self._side_columns(table_path)
+            sample_ids = self._sample_ids(side, split, table_path)
             key = self.cache_key(split)
-            arrays = self.cache.load(key)
+            arrays = self._load_checked(key, split, table_path, n_rows=len(side))
             if arrays is None:
                 with self.cache.lock(key):
-                    arrays = self.cache.load(key)
+                    arrays = self._load_checked(key, split, table_path, n_rows=len(side))
                     if arrays is None:
                         arrays = self._infer(split, table_path, side, progress)
             else:
@@ -218,12 +262,65 @@ class Workspace:
                 split,
                 outputs,
                 labels=labels,
-                sample_ids=self._sample_ids(side, split),
+                sample_ids=sample_ids,
                 extra=self._extra_columns(side, table_path),
             )
             state = _SplitState(logits, arrays.get("embeddings"), frame)
         self._states[split] = state
         return state
+
+    def _load_checked(
+        self, key: str, split: str, table_path: Path, *, n_rows: int
+    ) -> dict[str, np.ndarray] | None:
+        """A cache entry that holds what it claims, or None (a mismatch is discarded and noted).
+
+        Raises:
+            ProjectError: the entry is sound but its output width differs from ``classes``
+                (the same message as a cold run gives).
+        """
+        what = f"split {split!r}"
+        arrays = self.cache.load(key, what=what)
+        if arrays is None:
+            return None
+        problem = self._entry_problem(key, arrays, table_path, n_rows=n_rows)
+        if problem:
+            self.cache.discard(key, reason=problem, what=what)
+            return None
+        self._check_width(int(arrays["logits"].shape[1]))
+        return arrays
+
+    def _entry_problem(
+        self, key: str, arrays: dict[str, np.ndarray], table_path: Path, *, n_rows: int
+    ) -> str:
+        """Why an entry does not describe this split's data (empty when it does)."""
+        logits = arrays.get("logits")
+        if logits is None or logits.ndim != 2 or logits.shape[1] < 1:
+            return "it holds no (n, C) logits"
+        if logits.shape[0] != n_rows:
+            return f"it holds {logits.shape[0]} rows of logits, the table has {n_rows}"
+        embeddings = arrays.get("embeddings")
+        if embeddings is not None and (embeddings.ndim != 2 or embeddings.shape[0] != n_rows):
+            return f"its embeddings have shape {embeddings.shape}, the table has {n_rows} rows"
+        info = self.cache.info(key)
+        recorded = info.get("data")
+        if recorded is not None and recorded != self._memo.file_digest(table_path):
+            return "it was computed from other data"
+        if info.get("rows") is not None and info.get("rows") != n_rows:
+            return f"it was computed from {info.get('rows')} rows, the table has {n_rows}"
+        if not np.isfinite(logits).all():
+            return "its logits are not all finite"
+        if self.spec.classes is None and self._width is not None and logits.shape[1] != self._width:
+            return f"it holds {logits.shape[1]} classes, the other splits {self._width}"
+        return ""
+
+    def _check_width(self, width: int) -> None:
+        if self.spec.classes is not None and width != len(self.spec.classes):
+            raise ProjectError(
+                f"The model outputs {width} values per sample, but `classes` lists "
+                f"{len(self.spec.classes)}; they must match."
+            )
+        if self._width is None:
+            self._width = width
 
     def _infer(
         self,
@@ -235,9 +332,21 @@ class Workspace:
         from gengap_dash.data.samples import build_sample_source, input_columns
         from gengap_dash.engine.inference import run_inference
 
-        columns = input_columns(self.spec, table_columns(table_path))
+        available = table_columns(table_path)
+        selection = self._default_features()
+        if selection is not None:
+            check_split_columns(selection, self.spec, available, where=table_path.name, split=split)
+            columns = list(selection.columns)
+        else:
+            columns = input_columns(self.spec, available)
         frame = read_table(table_path, columns=columns)
-        source = build_sample_source(frame, self.spec, table_path=table_path)
+        source = build_sample_source(
+            frame,
+            self.spec,
+            table_path=table_path,
+            features=selection.columns if selection is not None else None,
+            split=split,
+        )
         if self.spec.model is None:  # pragma: no cover - guarded by the caller
             raise ProjectError("No model to run.")
         outputs = run_inference(
@@ -248,12 +357,8 @@ class Workspace:
             progress=(lambda done, total: progress(split, done, total)) if progress else None,
             where=split,
         )
-        width = outputs.logits.shape[1]
-        if self.spec.classes is not None and width != len(self.spec.classes):
-            raise ProjectError(
-                f"The model outputs {width} values per sample, but `classes` lists "
-                f"{len(self.spec.classes)}; they must match."
-            )
+        width = int(outputs.logits.shape[1])
+        self._check_width(width)
         self._labels(side, width, table_path)  # validate before anything is cached
         arrays = {"logits": outputs.logits}
         if outputs.embeddings is not None:
@@ -262,7 +367,14 @@ class Workspace:
         self.cache.store(
             self.cache_key(split),
             arrays,
-            info={"split": split, "project": self.name, "embedding_note": outputs.embedding_note},
+            info={
+                "split": split,
+                "project": self.name,
+                "embedding_note": outputs.embedding_note,
+                "data": self._memo.file_digest(table_path),
+                "rows": len(side),
+                "width": width,
+            },
         )
         return arrays
 
@@ -277,8 +389,7 @@ class Workspace:
             if column not in available:
                 role = _column_role(self.spec, column)
                 raise ProjectError(
-                    f"Table {table_path.name}: {role} column {column!r} is missing; it has "
-                    f"{', '.join(map(str, available[:20]))}."
+                    missing_column_message(table_path.name, column, available, role=role)
                 )
         return read_table(table_path, columns=list(dict.fromkeys(wanted)))
 
@@ -290,9 +401,13 @@ class Workspace:
             where=f"Table {table_path.name}, column {self.spec.label!r}",
         )
 
-    def _sample_ids(self, side: pd.DataFrame, split: str) -> list[str]:
+    def _sample_ids(self, side: pd.DataFrame, split: str, table_path: Path) -> list[str]:
         if self.spec.id_column:
-            return side[self.spec.id_column].astype(str).tolist()
+            ids = side[self.spec.id_column]
+            check_unique_ids(
+                ids, where=f"Table {table_path.name} (split {split!r}), column {ids.name!r}"
+            )
+            return ids.astype(str).tolist()
         return [str(i) for i in range(len(side))]
 
     def _extra_columns(self, side: pd.DataFrame, table_path: Path) -> pd.DataFrame:
@@ -321,11 +436,10 @@ class Workspace:
             )
         part = self._brought[split]
         probs = part.attrs["probs"]
+        file_name = self.spec.predictions.name if self.spec.predictions else ""
         if len(part) == 0:
-            raise ProjectError(
-                f"Predictions file {self.spec.predictions.name if self.spec.predictions else ''}: "
-                f"split {split!r} has no rows."
-            )
+            raise ProjectError(f"Predictions file {file_name}: split {split!r} has no rows.")
+        check_unique_ids(part["sample_id"], where=f"Predictions file {file_name}, split {split!r}")
         labels = labels_to_indices(
             part["label"],
             classes=self.spec.classes,
@@ -353,82 +467,14 @@ class Workspace:
         logits = np.log(np.clip(probs, 1e-15, None)).astype(np.float32)
         return _SplitState(logits, None, frame)
 
-    def _key_parts(self, split: str) -> dict[str, Any]:
-        spec_split = self.spec.split(split)
-        model = self.spec.model
-        if model is None or spec_split.path is None:
-            return {"kind": "brought", "split": split, "file": self._digest(self.spec.predictions)}
-        parts: dict[str, Any] = {
-            "kind": "model-outputs",
-            "model": model.fingerprint_fields(),
-            "weights": self._digest(model.torchscript or model.weights),
-            "data": self._digest(spec_split.path),
-            "precision": self.spec.inference.precision,
-        }
-        if model.factory and model.factory.rpartition(":")[0].endswith(".py"):
-            parts["factory_source"] = self._digest(
-                self.spec.directory / model.factory.rpartition(":")[0]
-            )
+    def _default_features(self) -> FeatureSelection | None:
+        """The project's default feature list, resolved once (None with explicit features)."""
         inputs = self.spec.inputs
-        if inputs is not None:
-            parts["inputs"] = {
-                "kind": inputs.kind,
-                "column": inputs.column,
-                "image_shape": inputs.image_shape,
-                "features": inputs.features,
-                "transform": inputs.transform,
-            }
-            if inputs.transform and inputs.transform.rpartition(":")[0].endswith(".py"):
-                parts["transform_source"] = self._digest(
-                    self.spec.directory / inputs.transform.rpartition(":")[0]
-                )
-            if inputs.kind == "tabular" and inputs.features is None:
-                parts["inputs"]["features"] = self._default_features(spec_split.path)
-            if inputs.kind == "image" and inputs.column:
-                parts["image_files"] = _image_files_fingerprint(spec_split.path, inputs.column)
-        return parts
-
-    def _default_features(self, table_path: Path) -> list[str]:
-        from gengap_dash.data.samples import input_columns
-
-        return input_columns(self.spec, table_columns(table_path))
-
-    def _digest(self, path: Path | None) -> str | None:
-        if path is None:
+        if inputs is None or inputs.kind != "tabular" or inputs.features is not None:
             return None
-        resolved = path if path.is_absolute() else self.spec.directory / path
-        if not resolved.is_file():
-            raise ProjectError(f"File {resolved} does not exist.")
-        return self._memo.file_digest(resolved)
-
-
-def _image_files_fingerprint(table_path: Path, column: str) -> str | None:
-    """Size and modification time of every image a path column names (None for pixel arrays)."""
-    import hashlib
-
-    if table_path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(table_path)
-        if column not in schema.names:
-            return None
-        kind = schema.field(column).type
-        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-            return None
-    values = read_table(table_path, columns=[column])[column]
-    if len(values) == 0 or not isinstance(values.iloc[0], str):
-        return None
-    digest = hashlib.blake2b(digest_size=20)
-    for text in values:
-        path = Path(text)
-        path = path if path.is_absolute() else table_path.parent / path
-        try:
-            stat = path.stat()
-            digest.update(f"{text}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        except OSError:
-            digest.update(f"{text}|missing\n".encode())
-    return digest.hexdigest()
+        if self._features is None:
+            self._features = resolve_default_features(self.spec)
+        return self._features
 
 
 def _column_role(spec: ProjectSpec, column: str) -> str:

@@ -16,7 +16,8 @@ import torch
 from conftest import cache_entries, edit_yaml, entry_splits
 
 import gengap_dash.engine.inference
-from gengap_dash.store.cache import ArrayCache, FingerprintMemo, hash_key
+from gengap_dash.store.cache import ArrayCache
+from gengap_dash.store.keys import FingerprintMemo, hash_key
 from gengap_dash.workspace import Workspace
 
 KEY = "ab" + "0" * 38

@@ -7,6 +7,7 @@ inputs from feature columns. Without a user transform the whole split is convert
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,17 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from gengap_dash.data.tables import non_numeric_value_message, select_default_features
 from gengap_dash.engine.model_loading import load_callable
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import InputsSpec, ProjectSpec
 
 RawSample = np.ndarray
 Transform = Callable[[RawSample], torch.Tensor]
+
+MAX_IMAGE_PIXELS = 50_000_000
+"""Images with more pixels (width x height) are refused before they are decoded: a small file
+can declare a huge image (a decompression bomb)."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,8 @@ def input_columns(spec: ProjectSpec, available: Sequence[str]) -> list[str]:
     """The table columns the model's inputs are read from.
 
     Without ``inputs.features`` these are the candidates (every column with no other role);
-    :func:`build_sample_source` keeps the numeric ones.
+    the project's default features (:func:`gengap_dash.data.tables.resolve_default_features`)
+    are the numeric ones of its first training split.
     """
     inputs = _require_inputs(spec)
     if inputs.kind == "image":
@@ -56,9 +63,23 @@ def default_image_transform(image: RawSample) -> torch.Tensor:
 
 
 def build_sample_source(
-    frame: pd.DataFrame, spec: ProjectSpec, *, table_path: Path
+    frame: pd.DataFrame,
+    spec: ProjectSpec,
+    *,
+    table_path: Path,
+    features: Sequence[str] | None = None,
+    split: str = "",
 ) -> SampleSource:
     """Model inputs for the rows of ``frame`` (a split table read from ``table_path``).
+
+    Args:
+        frame: the split's table (at least its input columns).
+        spec: the project.
+        table_path: where ``frame`` was read from (image paths are relative to its folder).
+        features: the project's resolved default features (tabular inputs without
+            ``inputs.features``); without them, the numeric columns of ``frame`` that have no
+            other role.
+        split: the split's name, for messages.
 
     Raises:
         ProjectError: a missing or non-numeric feature column, a pixel array of the wrong size, or
@@ -74,13 +95,16 @@ def build_sample_source(
     if len(frame) == 0:
         raise ProjectError(f"Table {where} has no rows; a split needs at least one sample.")
     if inputs.kind == "tabular":
-        columns = input_columns(spec, list(frame.columns))
-        if inputs.features is None:  # by default, the numeric columns that have no other role
-            columns = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
-        features = _feature_matrix(frame, columns, where=where)
+        if inputs.features is not None:
+            columns = list(inputs.features)
+        elif features is not None:
+            columns = list(features)
+        else:  # by default, the numeric columns that have no other role
+            columns = list(select_default_features(frame, spec, where=where, split=split).columns)
+        matrix = _feature_matrix(frame, columns, where=where, split=split)
         if transform is None:
-            return SampleSource(len(frame), tensor=torch.from_numpy(features))
-        return SampleSource(len(frame), dataset=_TransformedSamples(features, transform, where))
+            return SampleSource(len(frame), tensor=torch.from_numpy(matrix))
+        return SampleSource(len(frame), dataset=_TransformedSamples(matrix, transform, where))
     column = inputs.column or ""
     if column not in frame.columns:
         raise ProjectError(f"Table {where}: image column {column!r} is missing.")
@@ -102,17 +126,19 @@ def _require_inputs(spec: ProjectSpec) -> InputsSpec:
     return spec.inputs
 
 
-def _feature_matrix(frame: pd.DataFrame, columns: list[str], *, where: str) -> np.ndarray:
+def _feature_matrix(
+    frame: pd.DataFrame, columns: list[str], *, where: str, split: str = ""
+) -> np.ndarray:
     if not columns:
         raise ProjectError(f"Table {where}: no feature columns; list them under inputs.features.")
     for column in columns:
         if column not in frame.columns:
             raise ProjectError(f"Table {where}: feature column {column!r} is missing.")
-        if not pd.api.types.is_numeric_dtype(frame[column]):
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            numeric = pd.to_numeric(values.where(values.notna()), errors="coerce").notna()
             raise ProjectError(
-                f"Table {where}: feature column {column!r} is not numeric (e.g. "
-                f"{frame[column].iloc[0]!r}); encode it as numbers or leave it out of "
-                "inputs.features."
+                non_numeric_value_message(values, numeric | values.isna(), where=where, split=split)
             )
     features = frame[columns].to_numpy(dtype=np.float32)
     bad = ~np.isfinite(features)
@@ -207,12 +233,19 @@ class _ImageFiles(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
         path = Path(self.paths[index])
         path = path if path.is_absolute() else self.base / path
         try:
             with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise ProjectError(
+                        f"Table {self.where}: image {path.name} (row {index}) declares "
+                        f"{width} x {height} pixels, more than the limit of "
+                        f"{MAX_IMAGE_PIXELS:,}; refusing to decode it."
+                    )
                 image.load()
                 if image.mode not in ("L", "RGB"):
                     image = image.convert("RGB")
@@ -221,7 +254,22 @@ class _ImageFiles(Dataset):
             raise ProjectError(
                 f"Table {self.where}: image {path} (row {index}) does not exist."
             ) from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        except Image.DecompressionBombError:
+            raise ProjectError(
+                f"Table {self.where}: image {path.name} (row {index}) declares more pixels than "
+                f"the limit of {MAX_IMAGE_PIXELS:,}; refusing to decode it."
+            ) from None
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise ProjectError(
+                    f"Table {self.where}: image {path.name} (row {index}) is a symbolic link "
+                    "that loops."
+                ) from None
+            raise ProjectError(
+                f"Table {self.where}: image {path.name} (row {index}) is corrupt or not an "
+                f"image ({error})."
+            ) from None
+        except SyntaxError as error:  # some Pillow decoders raise it on broken files
             raise ProjectError(
                 f"Table {self.where}: image {path.name} (row {index}) is corrupt or not an "
                 f"image ({error})."

@@ -1,14 +1,29 @@
-"""Read a split's table (CSV or Parquet) and check its columns. User data is only ever read."""
+"""Read a split's table (CSV or Parquet) and check its columns. User data is only ever read.
+
+Also the project's default feature list (tabular inputs without ``inputs.features``): resolved
+once, from the first training split, with the columns it leaves out and why; every other split
+must then have the same columns.
+"""
 
 from __future__ import annotations
 
+import difflib
+import errno
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from gengap_dash.project.errors import ProjectError
+
+if TYPE_CHECKING:
+    from gengap_dash.project.spec import ProjectSpec
+
+MAX_LISTED_COLUMNS = 50
+"""A message that lists a table's columns names at most this many (closest matches first)."""
 
 
 def read_table(path: Path, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -17,8 +32,7 @@ def read_table(path: Path, *, columns: Sequence[str] | None = None) -> pd.DataFr
     Raises:
         ProjectError: the file is missing, unreadable, or lacks a requested column.
     """
-    if not path.is_file():
-        raise ProjectError(f"Table {path} does not exist.")
+    _require_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
@@ -42,8 +56,7 @@ def read_table(path: Path, *, columns: Sequence[str] | None = None) -> pd.DataFr
 
 def table_columns(path: Path) -> list[str]:
     """The column names of a table without reading its rows."""
-    if not path.is_file():
-        raise ProjectError(f"Table {path} does not exist.")
+    _require_file(path)
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             import pyarrow.parquet as pq
@@ -103,15 +116,220 @@ def labels_to_indices(
     return indices
 
 
+def missing_column_message(
+    table: str, column: str, available: Sequence[str], *, role: str = ""
+) -> str:
+    """``Table t.csv: label column 'targt' is missing (did you mean 'target'?); it has ...``.
+
+    The closest matches come first, then the table's other columns in order, at most
+    :data:`MAX_LISTED_COLUMNS` in all, with a count of the rest.
+    """
+    names = [str(name) for name in available]
+    close = difflib.get_close_matches(str(column), names, n=3, cutoff=0.6)
+    lowered = [name for name in names if name.lower() == str(column).lower()]
+    close = list(dict.fromkeys([*lowered, *close]))
+    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    ordered = [*close, *(name for name in names if name not in close)]
+    shown = ordered[:MAX_LISTED_COLUMNS]
+    rest = len(ordered) - len(shown)
+    listing = ", ".join(shown) + (f" and {rest} more ({len(ordered)} columns)" if rest else "")
+    what = f"{role} column" if role else "column"
+    return f"Table {table}: {what} {column!r} is missing{hint}; it has {listing or 'no columns'}."
+
+
+@dataclass(frozen=True)
+class FeatureSelection:
+    """The default feature list of a tabular project.
+
+    Attributes:
+        columns: the feature columns, in table order.
+        left_out: column -> why it is not a feature (text, dates, numbers stored as text).
+        source: the split whose table decided it.
+    """
+
+    columns: tuple[str, ...]
+    left_out: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    def note(self) -> str:
+        """One sentence on the columns left out (empty when none were)."""
+        if not self.left_out:
+            return ""
+        parts = [f"{column!r} ({reason})" for column, reason in self.left_out.items()]
+        return (
+            f"Default features: {len(self.columns)} numeric columns of split {self.source!r}; "
+            f"left out {', '.join(parts)}. List inputs.features to choose them yourself."
+        )
+
+
+def reserved_columns(spec: ProjectSpec) -> set[str]:
+    """Columns with a role other than feature: label, id, time and metadata."""
+    return {c for c in (spec.label, spec.id_column, spec.time_column, *spec.metadata) if c}
+
+
+def select_default_features(
+    frame: pd.DataFrame, spec: ProjectSpec, *, where: str, split: str = ""
+) -> FeatureSelection:
+    """The numeric columns of ``frame`` that have no other role, and why the others are left out.
+
+    Raises:
+        ProjectError: a column that is mostly numbers holds a value that is not one (such as
+            ``?``), naming the table, split, column, row and value.
+    """
+    reserved = reserved_columns(spec)
+    columns, left_out = [], {}
+    for column in frame.columns:
+        if column in reserved:
+            continue
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            columns.append(column)
+            continue
+        if pd.api.types.is_datetime64_any_dtype(values):
+            left_out[column] = "dates"
+            continue
+        present = values.notna()
+        parsed = pd.to_numeric(values.where(present), errors="coerce").notna()
+        n_present = int(present.sum())
+        if n_present and int(parsed.sum()) == n_present:
+            left_out[column] = "numbers stored as text"
+        elif n_present and parsed.sum() >= 0.5 * n_present:
+            raise ProjectError(
+                non_numeric_value_message(values, parsed | ~present, where=where, split=split)
+            )
+        else:
+            example = values[present].iloc[0] if n_present else None
+            left_out[column] = f"text, e.g. {_short(example)}" if n_present else "empty"
+    return FeatureSelection(tuple(columns), left_out, split)
+
+
+def resolve_default_features(spec: ProjectSpec) -> FeatureSelection:
+    """The project's default feature list, from its first training split's table.
+
+    The first split with role ``train`` decides (else the first split). Reads only that table's
+    columns that have no other role.
+    """
+    with_paths = [split for split in spec.splits if split.path is not None]
+    if not with_paths:
+        return FeatureSelection(())
+    source = next((split for split in with_paths if split.role == "train"), with_paths[0])
+    path = source.path or Path()
+    reserved = reserved_columns(spec)
+    candidates = [c for c in table_columns(path) if c not in reserved]
+    frame = read_table(path, columns=candidates) if candidates else pd.DataFrame()
+    return select_default_features(frame, spec, where=path.name, split=source.name)
+
+
+def check_split_columns(
+    selection: FeatureSelection,
+    spec: ProjectSpec,
+    available: Sequence[str],
+    *,
+    where: str,
+    split: str,
+) -> None:
+    """Every split must have the default features' columns, and no other candidate columns.
+
+    Raises:
+        ProjectError: naming the split and the columns that are missing or extra.
+    """
+    reserved = reserved_columns(spec)
+    candidates = [c for c in available if c not in reserved]
+    known = set(selection.columns) | set(selection.left_out)
+    missing = [c for c in selection.columns if c not in available]
+    extra = [c for c in candidates if c not in known]
+    if not missing and not extra:
+        return
+    said = []
+    if missing:
+        said.append(f"lacks feature column{'s' if len(missing) > 1 else ''} {_names(missing)}")
+    if extra:
+        said.append(f"has column{'s' if len(extra) > 1 else ''} {_names(extra)} that")
+    if missing and extra:
+        detail = f"{said[0]} and {said[1]} split {selection.source!r} does not have"
+    elif missing:
+        detail = said[0]
+    else:
+        detail = f"{said[0]} split {selection.source!r} does not have"
+    raise ProjectError(
+        f"Table {where} (split {split!r}) {detail}; the default features come from split "
+        f"{selection.source!r}, so every split needs the same columns. List the features under "
+        "inputs.features, or name the other columns under metadata."
+    )
+
+
+def non_numeric_value_message(
+    values: pd.Series, numeric: pd.Series | np.ndarray, *, where: str, split: str = ""
+) -> str:
+    """``Table t.csv: feature column 'f5' is not numeric (e.g. '?') in row 2 of split 'val'...``"""
+    bad = np.flatnonzero(~np.asarray(numeric, dtype=bool))
+    row = int(bad[0]) if len(bad) else 0
+    of_split = f" of split {split!r}" if split else ""
+    count = f" ({len(bad)} rows in all)" if len(bad) > 1 else ""
+    return (
+        f"Table {where}: feature column {values.name!r} is not numeric (e.g. "
+        f"{_short(values.iloc[row])}) in row {row}{of_split}{count}; encode it as numbers or "
+        "leave it out of inputs.features."
+    )
+
+
+def check_unique_ids(ids: pd.Series, *, where: str) -> None:
+    """Sample ids must be present and unique within a split.
+
+    Raises:
+        ProjectError: naming the first duplicated (or missing) id and its rows.
+    """
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ProjectError(f"{where}: sample id is missing in row {row}.")
+    text = ids.astype(str)
+    duplicated = text.duplicated(keep=False).to_numpy()
+    if not duplicated.any():
+        return
+    first = text.iloc[int(np.flatnonzero(duplicated)[0])]
+    rows = np.flatnonzero((text == first).to_numpy())
+    shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+    n_ids = int(text[duplicated].nunique())
+    others = f" ({n_ids} ids are duplicated in all)" if n_ids > 1 else ""
+    raise ProjectError(
+        f"{where}: sample id {_short(first)} appears in rows {shown}{others}; sample ids must "
+        "be unique within a split."
+    )
+
+
+def _names(columns: Sequence[str]) -> str:
+    shown = ", ".join(map(repr, columns[:10]))
+    return shown + (f" and {len(columns) - 10} more" if len(columns) > 10 else "")
+
+
+def _short(value: object) -> str:
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 40
+    return short.repr(value)
+
+
+def _require_file(path: Path) -> None:
+    try:
+        path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ProjectError(
+                f"Table {path} is a symbolic link that loops (it never reaches a file)."
+            ) from None
+        raise ProjectError(f"Table {path} does not exist.") from None
+    if not path.is_file():
+        raise ProjectError(f"Table {path} is not a file.")
+
+
 def _require_columns(path: Path, available: Sequence[str], wanted: Sequence[str] | None) -> None:
     if not wanted:
         return
     missing = [column for column in wanted if column not in available]
     if missing:
-        raise ProjectError(
-            f"Table {path.name}: column {missing[0]!r} is missing; it has "
-            f"{', '.join(map(str, available[:20]))}{' ...' if len(available) > 20 else ''}."
-        )
+        raise ProjectError(missing_column_message(path.name, missing[0], available))
 
 
 def _first_line(error: BaseException) -> str:

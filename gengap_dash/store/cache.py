@@ -1,11 +1,15 @@
 """The on-disk, content-addressed cache.
 
-An entry is a folder of ``.npy`` arrays plus ``manifest.json`` (sizes, checksums, shapes). It is
-written into a temporary folder and renamed into place in one step, so a reader sees a whole
-entry or none; an interrupted write leaves only a temporary folder that is cleaned up later. A
-manifest that does not match its files (truncated, edited, corrupt) makes the entry a miss; it is
-removed and recomputed. Two processes computing the same entry serialise on a file lock, and if
-locking is unavailable, the first rename wins and the second result is dropped.
+An entry is a folder of ``.npy`` arrays plus ``manifest.json`` (sizes, checksums, shapes, dtypes
+and an ``info`` mapping: what the entry was computed from). It is written into a temporary folder
+and renamed into place in one step, so a reader sees a whole entry or none. A manifest that does
+not match its files (truncated, edited, corrupt, another shape) makes the entry a miss; it is
+moved to the trash, removed, and said once in :attr:`ArrayCache.notes`. Temporary folders of
+runs that died and trash are swept whenever a cache is opened. Two processes computing the same
+entry serialise on a file lock (one of 256 lock files, reused); if locking is unavailable, the
+first rename wins and the second result is dropped.
+
+Content keys (:func:`hash_key`, the fingerprint memo) live in :mod:`gengap_dash.store.keys`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -23,8 +29,20 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+from gengap_dash.store.keys import SCHEMA_VERSION, FingerprintMemo, hash_key
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ArrayCache",
+    "FingerprintMemo",
+    "default_cache_dir",
+    "hash_key",
+]
+
 _STALE_TEMP_SECONDS = 3600
+_HOST = hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
+_LOCK_STRIPES = 256
+_held = threading.local()
 
 
 def default_cache_dir() -> Path:
@@ -33,21 +51,29 @@ def default_cache_dir() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "gengap"
 
 
-def hash_key(parts: Mapping[str, Any]) -> str:
-    """A stable hex key for JSON-serialisable ``parts`` (order of keys does not matter)."""
-    payload = json.dumps({"schema": SCHEMA_VERSION, **parts}, sort_keys=True, default=str)
-    return hashlib.blake2b(payload.encode(), digest_size=20).hexdigest()
-
-
 class ArrayCache:
-    """A folder of cache entries, each a named set of numpy arrays."""
+    """A folder of cache entries, each a named set of numpy arrays.
+
+    Opening one sweeps what earlier runs left behind (temporary folders of dead writers, trash).
+
+    Attributes:
+        root: the cache folder.
+        notes: one line per entry this object discarded (corrupt or not matching its data),
+            for the CLI (stderr) and the page (a caption).
+    """
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.notes: list[str] = []
+        self.sweep()
+
+    @property
+    def base(self) -> Path:
+        return self.root / f"v{SCHEMA_VERSION}"
 
     @property
     def entries(self) -> Path:
-        return self.root / f"v{SCHEMA_VERSION}" / "entries"
+        return self.base / "entries"
 
     def entry_path(self, key: str) -> Path:
         return self.entries / key[:2] / key
@@ -56,8 +82,13 @@ class ArrayCache:
         """Whether a complete entry exists (checks the manifest, not the checksums)."""
         return (self.entry_path(key) / "manifest.json").is_file()
 
-    def load(self, key: str) -> dict[str, np.ndarray] | None:
-        """The arrays of an entry, or None on a miss (a corrupt entry is removed)."""
+    def load(self, key: str, *, what: str = "") -> dict[str, np.ndarray] | None:
+        """The arrays of an entry, or None on a miss.
+
+        A corrupt entry (files that do not match the manifest's sizes, checksums, shapes or
+        dtypes) is discarded and noted in :attr:`notes`; ``what`` names it there (e.g.
+        ``"split 'test'"``).
+        """
         folder = self.entry_path(key)
         manifest_path = folder / "manifest.json"
         if not manifest_path.is_file():
@@ -66,28 +97,32 @@ class ArrayCache:
             manifest = json.loads(manifest_path.read_text())
             files = manifest["files"]
             if manifest.get("schema") != SCHEMA_VERSION or manifest.get("key") != key:
-                raise ValueError("the manifest belongs to another entry")
+                raise ValueError("its manifest belongs to another entry")
             on_disk = {path.stem for path in folder.glob("*.npy")}
             if not files or set(files) != on_disk:  # an edited manifest lists other files
-                raise ValueError("the manifest does not list the entry's files")
+                raise ValueError("its manifest does not list its files")
             arrays = {}
             for name, info in files.items():
                 path = folder / f"{name}.npy"
                 data = path.read_bytes()
                 if len(data) != info["bytes"] or _digest(data) != info["blake2b"]:
                     raise ValueError(f"{path.name} does not match its manifest")
-                arrays[name] = np.load(path, allow_pickle=False, mmap_mode=None)
+                array = np.load(path, allow_pickle=False, mmap_mode=None)
+                if list(array.shape) != list(info["shape"]) or str(array.dtype) != info["dtype"]:
+                    raise ValueError(f"{path.name} has another shape than its manifest says")
+                arrays[name] = array
             return arrays
-        except (OSError, ValueError, KeyError, TypeError):
-            self._discard(folder)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            self.discard(key, reason=str(error) or type(error).__name__, what=what)
             return None
 
     def info(self, key: str) -> dict[str, Any]:
         """The ``info`` mapping stored with an entry (empty on a miss)."""
         try:
-            return json.loads((self.entry_path(key) / "manifest.json").read_text()).get("info", {})
-        except (OSError, ValueError):
+            info = json.loads((self.entry_path(key) / "manifest.json").read_text()).get("info", {})
+        except (OSError, ValueError, AttributeError):
             return {}
+        return info if isinstance(info, dict) else {}
 
     def store(
         self, key: str, arrays: Mapping[str, np.ndarray], *, info: Mapping[str, Any] | None = None
@@ -96,10 +131,10 @@ class ArrayCache:
         final = self.entry_path(key)
         if self.contains(key):
             return final
-        temp_root = self.root / f"v{SCHEMA_VERSION}" / "tmp"
+        temp_root = self.base / "tmp"
         temp_root.mkdir(parents=True, exist_ok=True)
-        self._clean_stale(temp_root)
-        temp = temp_root / f"{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.sweep()
+        temp = temp_root / f"{key}-{os.getpid()}-{_HOST}-{uuid.uuid4().hex[:8]}"
         temp.mkdir()
         try:
             files = {}
@@ -125,90 +160,114 @@ class ArrayCache:
             try:
                 os.rename(temp, final)
             except OSError:
-                if not self.contains(key):  # a broken leftover: replace it
-                    self._discard(final)
+                if not self.contains(key):  # a broken leftover (a folder or a file): replace it
+                    self._to_trash(final)
                     os.rename(temp, final)
         finally:
             if temp.exists():
                 shutil.rmtree(temp, ignore_errors=True)
         return final
 
+    def discard(self, key: str, *, reason: str, what: str = "") -> None:
+        """Remove an entry that must not be used, and say so once in :attr:`notes`."""
+        folder = self.entry_path(key)
+        if not (folder.exists() or folder.is_symlink()):
+            return
+        self._to_trash(folder)
+        subject = f"The cached model outputs of {what}" if what else f"Cache entry {key[:12]}"
+        self.notes.append(f"{subject} were discarded ({reason}) and are computed again.")
+
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """An exclusive inter-process lock for computing ``key`` (a no-op where unsupported)."""
-        locks = self.root / f"v{SCHEMA_VERSION}" / "locks"
+        """An exclusive inter-process lock for computing ``key`` (a no-op where unsupported).
+
+        Keys share 256 lock files by their first two hex digits, so lock files are reused, not
+        multiplied. The lock is re-entrant within a thread (nested computations do not deadlock).
+        """
+        stripe = key[:2] if len(key) >= 2 else "00"
+        held: set[tuple[str, str]] = getattr(_held, "stripes", None) or set()
+        _held.stripes = held
+        token = (str(self.root), stripe)
+        if token in held:
+            yield
+            return
+        locks = self.base / "locks"
         locks.mkdir(parents=True, exist_ok=True)
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows
             yield
             return
-        with (locks / f"{key}.lock").open("w") as handle:
+        with (locks / f"{stripe}.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            held.add(token)
             try:
                 yield
             finally:
+                held.discard(token)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _discard(self, folder: Path) -> None:
-        if not folder.exists():
-            return
-        trash = folder.with_name(f".trash-{folder.name}-{uuid.uuid4().hex[:8]}")
-        with contextlib.suppress(OSError):
-            os.rename(folder, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-
-    def _clean_stale(self, temp_root: Path) -> None:
+    def sweep(self) -> None:
+        """Remove temporary folders of writers that died (or are older than an hour) and trash."""
+        temp_root = self.base / "tmp"
         now = time.time()
-        for leftover in temp_root.iterdir():
-            with contextlib.suppress(OSError):
-                if now - leftover.stat().st_mtime > _STALE_TEMP_SECONDS:
-                    shutil.rmtree(leftover, ignore_errors=True)
+        if temp_root.is_dir():
+            for leftover in _listing(temp_root):
+                with contextlib.suppress(OSError):
+                    if _dead_writer(leftover.name) or (
+                        now - leftover.lstat().st_mtime > _STALE_TEMP_SECONDS
+                    ):
+                        _remove(leftover)
+        trash = self.base / "trash"
+        if trash.is_dir():
+            for leftover in _listing(trash):
+                _remove(leftover)
+        if self.entries.is_dir():  # trash of older versions, beside the entries
+            for leftover in self.entries.glob("*/.trash-*"):
+                _remove(leftover)
 
-
-class FingerprintMemo:
-    """Content hashes of files, remembered by path, size, mtime, ctime and inode.
-
-    Warm opens then skip rehashing files that have not changed.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / f"v{SCHEMA_VERSION}" / "fingerprints.json"
-        try:
-            self._memo: dict[str, str] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self._memo = {}
-        self._dirty = False
-
-    def file_digest(self, path: Path) -> str:
-        """The blake2b digest of a file's content."""
-        stat = path.stat()
-        # ctime and inode too: tools that restore mtimes (tar, cp -p, rsync -t) can still not
-        # fake those, so a file replaced by one of the same size and mtime is hashed again
-        token = (
-            f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
-        )
-        cached = self._memo.get(token)
-        if cached is not None:
-            return cached
-        digest = hashlib.blake2b(digest_size=20)
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        self._memo[token] = digest.hexdigest()
-        self._dirty = True
-        return self._memo[token]
-
-    def save(self) -> None:
-        """Persist the memo atomically (best effort: it is only an optimisation)."""
-        if not self._dirty:
-            return
+    def _to_trash(self, path: Path) -> None:
+        trash = self.base / "trash"
         with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}")
-            temp.write_text(json.dumps(self._memo))
-            os.replace(temp, self.path)
-            self._dirty = False
+            trash.mkdir(parents=True, exist_ok=True)
+            target = trash / f"{path.name}-{uuid.uuid4().hex[:8]}"
+            os.rename(path, target)
+            _remove(target)
+            return
+        _remove(path)  # the rename failed: remove it in place
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, link or folder; whatever cannot be removed now is left for a later sweep."""
+    with contextlib.suppress(OSError):
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _dead_writer(name: str) -> bool:
+    """Whether a temporary folder ``<key>-<pid>-<host>-<nonce>`` belongs to a dead process here."""
+    parts = name.split("-")
+    if len(parts) != 4 or parts[2] != _HOST or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists but belongs to someone else
+        return False
+    return False
 
 
 def _digest(data: bytes) -> str:
