@@ -37,15 +37,14 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gengap_dash.analysis import calibration
-from gengap_dash.analysis.calibration import (
+from gengap_dash.analysis.calibration.report import calibration_report, top_label
+from gengap_dash.analysis.calibration.selective import risk_coverage_curve
+from gengap_dash.analysis.calibration.temperature import (
     apply_temperature,
-    calibration_report,
     fit_temperature,
     temperature_scaling_comparison,
-    top_label,
 )
-from gengap_dash.analysis.calibration.selective import risk_coverage_curve
+from gengap_dash.stats import bootstrap as calibration
 
 N_CLASSES = 10
 N_RESAMPLES = 1000
@@ -198,8 +197,8 @@ def run(repeats: int, naive_resamples: int) -> str:
         "",
         "The point estimates come from bincount sums (O(n)); the intervals from a bootstrap over "
         "per-group sums: single samples up to "
-        f"{calibration.EXACT_BOOTSTRAP_MAX_SAMPLES:,} samples per split (the exact bootstrap), "
-        f"{calibration.BOOTSTRAP_BLOCKS:,} random equal-size blocks above (see "
+        f"{calibration.EXACT_MAX_SAMPLES:,} samples per split (the exact bootstrap), "
+        f"{calibration.N_BLOCKS:,} random equal-size blocks above (see "
         "`docs/calibration.md`). The confidence and correctness of each prediction are read "
         "from the predictions table (columns `confidence`, `correct`), as the app does.",
         "",

@@ -132,7 +132,7 @@ def test_macro_f1_with_classes_that_never_appear():
 
 def test_nll_matches_log_loss_and_torch():
     labels, probs = random_predictions(n=300, n_classes=6, seed=4)
-    losses = cross_entropy_losses(probs, labels)
+    losses = cross_entropy_losses(labels, probs)
     expected = log_loss(labels, probs, labels=list(range(6)))
     assert negative_log_likelihood(losses) == pytest.approx(expected, rel=1e-10)
     logits = torch.randn(300, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -140,7 +140,7 @@ def test_nll_matches_log_loss_and_torch():
         logits, torch.as_tensor(labels), reduction="none"
     ).numpy()
     softmax = torch.softmax(logits, dim=1).numpy()
-    np.testing.assert_allclose(cross_entropy_losses(softmax, labels), torch_losses, rtol=1e-10)
+    np.testing.assert_allclose(cross_entropy_losses(labels, softmax), torch_losses, rtol=1e-10)
 
 
 def test_brier_matches_closed_form_and_sklearn_per_class():
@@ -148,8 +148,8 @@ def test_brier_matches_closed_form_and_sklearn_per_class():
     one_hot = np.eye(4)[labels]
     closed_form = np.mean(np.sum((probs - one_hot) ** 2, axis=1))
     per_class = sum(brier_score_loss((labels == k).astype(int), probs[:, k]) for k in range(4))
-    assert brier_score(probs, labels) == pytest.approx(closed_form, abs=1e-12)
-    assert brier_score(probs, labels) == pytest.approx(per_class, abs=1e-12)
+    assert brier_score(labels, probs) == pytest.approx(closed_form, abs=1e-12)
+    assert brier_score(labels, probs) == pytest.approx(per_class, abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -158,7 +158,7 @@ def test_ece_matches_torchmetrics(seed):
     expected = multiclass_calibration_error(
         torch.as_tensor(probs), torch.as_tensor(labels), num_classes=10, n_bins=15, norm="l1"
     ).item()
-    assert top_label_ece(probs, labels) == pytest.approx(expected, abs=1e-6)
+    assert top_label_ece(labels, probs) == pytest.approx(expected, abs=1e-6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,10 +173,10 @@ def test_tiny_cases_by_hand():
     # class 0: TP 1, FN 1 -> 2/3; class 1: TP 1, FP 2 -> 1/2; class 2: FN 1 -> 0.
     assert macro_f1(labels, preds, n_classes=3) == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)
     probs = np.array([[0.7, 0.2, 0.1]])
-    assert brier_score(probs, np.array([0])) == pytest.approx(0.09 + 0.04 + 0.01)
-    assert brier_score(probs, np.array([2])) == pytest.approx(0.49 + 0.04 + 0.81)
+    assert brier_score(np.array([0]), probs) == pytest.approx(0.09 + 0.04 + 0.01)
+    assert brier_score(np.array([2]), probs) == pytest.approx(0.49 + 0.04 + 0.81)
     assert negative_log_likelihood(np.array([0.5, 1.5])) == pytest.approx(1.0)
-    assert cross_entropy_losses(probs, np.array([1]))[0] == pytest.approx(-np.log(0.2))
+    assert cross_entropy_losses(np.array([1]), probs)[0] == pytest.approx(-np.log(0.2))
 
 
 def test_tiny_ece_by_hand():
@@ -184,12 +184,12 @@ def test_tiny_ece_by_hand():
     # bin (0.867, 0.933]: |0.5 - 0.9| x 2/4; bin (0.6, 0.667]: |1 - 0.62| x 2/4.
     probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.62, 0.38], [0.62, 0.38]])
     labels = np.array([0, 1, 0, 0])
-    assert top_label_ece(probs, labels) == pytest.approx(0.4 * 0.5 + 0.38 * 0.5)
+    assert top_label_ece(labels, probs) == pytest.approx(0.4 * 0.5 + 0.38 * 0.5)
 
 
 def test_zero_probability_on_true_class_is_clipped_not_infinite():
     probs = np.array([[1.0, 0.0], [0.5, 0.5]])
-    losses = cross_entropy_losses(probs, np.array([1, 0]))
+    losses = cross_entropy_losses(np.array([1, 0]), probs)
     assert np.isfinite(losses).all()
     assert losses[0] == pytest.approx(-np.log(np.finfo(np.float64).eps))
 
@@ -201,16 +201,17 @@ def test_zero_probability_on_true_class_is_clipped_not_infinite():
 
 def test_stacked_statistics_reduce_to_the_convenience_functions():
     labels, probs = random_predictions(n=300, n_classes=6, seed=6)
-    losses = cross_entropy_losses(probs, labels)
+    losses = cross_entropy_losses(labels, probs)
     matrix, columns = stacked_statistics(labels, probs, losses)
-    assert matrix.shape == (300, 1 + 12 + 1 + 3 * ECE_N_BINS + 1)
+    # accuracy, NLL and Brier carry (value, count): a resample of unequal blocks divides by its size
+    assert matrix.shape == (300, 2 + 12 + 2 + 3 * ECE_N_BINS + 2)
     values = reduce_stacked(matrix.sum(axis=0), 300, columns)
     preds = probs.argmax(axis=1)
     assert values["accuracy"] == pytest.approx(accuracy(labels, preds))
     assert values["macro_f1"] == pytest.approx(macro_f1(labels, preds, n_classes=6))
     assert values["nll"] == pytest.approx(negative_log_likelihood(losses))
-    assert values["ece"] == pytest.approx(top_label_ece(probs, labels))
-    assert values["brier"] == pytest.approx(brier_score(probs, labels))
+    assert values["ece"] == pytest.approx(top_label_ece(labels, probs))
+    assert values["brier"] == pytest.approx(brier_score(labels, probs))
     # Without losses the NLL comes from the probabilities.
     matrix_no_losses, _ = stacked_statistics(labels, probs)
     np.testing.assert_allclose(matrix_no_losses, matrix)
@@ -223,7 +224,7 @@ def test_replicates_equal_metrics_of_the_resampled_data():
     labels = rng.integers(0, 6, size=n)
     labels[:2] = 5  # a rare class that many resamples miss
     probs = rng.dirichlet(np.ones(6), size=n)
-    losses = cross_entropy_losses(probs, labels)
+    losses = cross_entropy_losses(labels, probs)
     matrix, columns = stacked_statistics(labels, probs, losses)
     sums = resample_column_sums(matrix, n_resamples=25, rng=np.random.default_rng(11))
     replicates = reduce_stacked(sums, n, columns)
@@ -237,8 +238,8 @@ def test_replicates_equal_metrics_of_the_resampled_data():
             f1_score(y, preds, average="macro", zero_division=0)
         )
         assert replicates["nll"][b] == pytest.approx(losses[index].mean())
-        assert replicates["ece"][b] == pytest.approx(top_label_ece(p, y))
-        assert replicates["brier"][b] == pytest.approx(brier_score(p, y))
+        assert replicates["ece"][b] == pytest.approx(top_label_ece(y, p))
+        assert replicates["brier"][b] == pytest.approx(brier_score(y, p))
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,7 +295,7 @@ def test_check_predictions_accepts_and_converts():
         (np.array([0, 1]), np.full(2, 0.5), None, "at least 2 classes, but got shape"),
         (np.array([0, 1]), np.full((2, 1), 1.0), None, "at least 2 classes"),
         (np.array([0, 1]), np.full((3, 2), 0.5), None, r"one row per label \(2\), but got 3"),
-        (np.array([0, 1]), np.array([[np.nan, 0.5], [0.5, 0.5]]), None, "NaN or infinite"),
+        (np.array([0, 1]), np.array([[np.nan, 0.5], [0.5, 0.5]]), None, r"finite, but row 0 is \[nan"),
         (np.array([0, 1]), np.array([[3.0, -2.0], [0.5, 0.5]]), None, "apply a softmax"),
         (np.array([0, 2]), np.full((2, 2), 0.5), None, r"`labels` in \[0, 2\).*got label 2"),
         (np.array([0, 1]), np.full((2, 2), 0.5), np.zeros(3), r"`losses` of shape \(2,\)"),
@@ -323,7 +324,7 @@ def test_convenience_function_errors():
     with pytest.raises(ValueError, match=r"`losses` of shape \(n_samples,\), but got shape"):
         negative_log_likelihood(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="Expected `n_bins` to be a positive integer"):
-        top_label_ece(np.full((2, 2), 0.5), np.array([0, 1]), n_bins=0)
+        top_label_ece(np.array([0, 1]), np.full((2, 2), 0.5), n_bins=0)
 
 
 def test_empty_input_gives_nan_not_an_error():

@@ -9,7 +9,9 @@ import plotly.graph_objects as go
 import pytest
 from scipy.special import softmax
 
-from gengap_dash.analysis import calibration as cal
+from gengap_dash.analysis.calibration import cohorts as cal_cohorts
+from gengap_dash.analysis.calibration import report as cal_report
+from gengap_dash.analysis.calibration import temperature as cal_temperature
 from gengap_dash.plots import calibration as plots
 from gengap_dash.plots.style import split_colors
 
@@ -25,13 +27,17 @@ def confident_model(n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def equal_mass() -> cal.ReliabilityBins:
-    return cal.reliability_bins(*confident_model(3000, seed=1), n_bins=15, strategy="quantile")
+def equal_mass() -> cal_report.ReliabilityBins:
+    return cal_report.reliability_bins(
+        *confident_model(3000, seed=1), n_bins=15, strategy="quantile"
+    )
 
 
 @pytest.fixture(scope="module")
-def equal_width() -> cal.ReliabilityBins:
-    return cal.reliability_bins(*confident_model(3000, seed=1), n_bins=15, strategy="uniform")
+def equal_width() -> cal_report.ReliabilityBins:
+    return cal_report.reliability_bins(
+        *confident_model(3000, seed=1), n_bins=15, strategy="uniform"
+    )
 
 
 def values(data) -> np.ndarray:
@@ -98,7 +104,7 @@ def test_equal_width_bins_keep_a_histogram_spanning_the_bins(equal_width):
 def test_empty_bins_stay_empty():
     confidences = np.array([0.05, 0.07, 0.95, 0.96, 0.97, 0.99])
     hits = np.array([0.0, 1.0, 1.0, 1.0, 0.0, 1.0])
-    bins = cal.reliability_bins(confidences, hits, n_bins=10)
+    bins = cal_report.reliability_bins(confidences, hits, n_bins=10)
     assert (bins.count == 0).sum() == 8
     fig = plots.reliability_diagram({"test": bins})
     assert len(bars(fig, "gap").x) == 2
@@ -129,7 +135,7 @@ def test_temperature_panel_titles_fit_side_by_side():
         rng = np.random.default_rng(index)
         logits[split] = 3.0 * rng.normal(size=(800, 4))
         labels[split] = np.argmax(logits[split] / 3.0 + rng.gumbel(size=(800, 4)), axis=1)
-    comparison = cal.temperature_scaling_comparison(
+    comparison = cal_temperature.temperature_scaling_comparison(
         logits, labels, roles={"val": "validation", "rotated": "shifted"}, n_resamples=50
     )
     fig = plots.temperature_reliability_diagrams(comparison)
@@ -150,7 +156,7 @@ def test_cohort_legend_shows_every_split_filled_and_the_small_cohorts_apart():
     logits = rng.normal(size=(600, 3)) * 2.0
     labels = np.argmax(softmax(logits, axis=1) + rng.random((600, 3)), axis=1)
     cohorts = np.where(np.arange(600) < 30, "a_tiny", "big")  # the first cohort is too small
-    result = cal.calibration_by_cohort(
+    result = cal_cohorts.calibration_by_cohort(
         labels, logits, cohorts, outputs_are="logits", n_resamples=50
     )
     assert result.too_few["a_tiny"] and result.cohorts[0] == "a_tiny"
@@ -169,7 +175,7 @@ def test_cohort_legend_shows_every_split_filled_and_the_small_cohorts_apart():
     assert list(drawn[0].marker.symbol) == ["circle-open", "circle"]
     assert all(trace.cliponaxis is False for trace in drawn)
 
-    big_only = cal.calibration_by_cohort(
+    big_only = cal_cohorts.calibration_by_cohort(
         labels[30:], logits[30:], cohorts[30:], outputs_are="logits", n_resamples=50
     )
     chart = plots.cohort_calibration_chart({"test": big_only}, colors=colors)
@@ -182,7 +188,7 @@ def test_the_metrics_chart_labels_rows_by_split_and_panels_by_metric():
     for split in ("val", "rotated"):
         logits = rng.normal(size=(400, 3)) * 2.0
         labels = rng.integers(0, 3, 400)
-        summaries[split] = cal.calibration_report(
+        summaries[split] = cal_report.calibration_report(
             labels, logits, outputs_are="logits", n_resamples=50
         )
     colors = split_colors({"val": "validation", "rotated": "shifted"})

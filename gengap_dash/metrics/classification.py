@@ -9,11 +9,15 @@ Every metric is a pair (see ``gengap_dash.stats.bootstrap``): per-sample statist
   the classes present of 2 TP_k / (2 TP_k + FP_k + FN_k).
 - nll: the per-sample cross-entropy (natural log); reducer sum / n.
 - ece: 15 equal-width confidence bins x (1, confidence, hit), from
-``gengap_dash.analysis.calibration``;
-  reducer: sum over bins of |hits - confidences| / n.
+  ``gengap_dash.stats.binning``; reducer ``gengap_dash.metrics.calibration``.
 - brier: sum over classes of (p_k - y_k)^2; reducer sum / n.
 
-The convenience functions (:func:`accuracy`, :func:`macro_f1`, ...) reduce the same statistics.
+Each metric sums its statistics per bootstrap group (``ResamplingPlan``: one group per sample,
+or random blocks for large splits), so a large split is never materialised as an ``(n, k)``
+matrix. Labels, units and directions come from ``gengap_dash.metrics.registry``.
+
+The convenience functions (:func:`accuracy`, :func:`macro_f1`, ...) reduce the same statistics;
+like scikit-learn's they take the labels first.
 """
 
 from __future__ import annotations
@@ -24,26 +28,23 @@ from typing import Literal
 
 import numpy as np
 
-from gengap_dash.analysis.calibration import (
-    bin_statistics,
-    calibration_error_from_sums,
-    equal_width_edges,
-)
-from gengap_dash.stats.bootstrap import IntervalKind, Reducer
-from gengap_dash.stats.checks import check_labels
+from gengap_dash.metrics.calibration import calibration_error_from_sums
+from gengap_dash.metrics.registry import metric_info
+from gengap_dash.stats.binning import DEFAULT_N_BINS, binned_group_sums, equal_width_edges
+from gengap_dash.stats.bootstrap import IntervalKind, Reducer, ResamplingPlan
+from gengap_dash.stats.checks import PROBABILITY_TOLERANCE, check_labels, check_outputs
 
 MetricName = Literal["accuracy", "macro_f1", "nll", "ece", "brier"]
 MetricUnit = Literal["percent", "number"]
-StatisticsFunction = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-"""Maps ``labels (n,)``, ``probs (n, C)`` and ``losses (n,)`` to statistics ``(n, k)``."""
+GroupSumsFunction = Callable[[np.ndarray, np.ndarray, np.ndarray, ResamplingPlan], np.ndarray]
+"""Maps ``labels (n,)``, ``probs (n, C)``, ``losses (n,)`` and a plan to per-group sums
+``(n_groups, k)`` of the metric's per-sample statistics."""
 
-ECE_N_BINS = 15
-"""Equal-width bins on [0, 1] for the scorecard's top-label ECE."""
+ECE_N_BINS = DEFAULT_N_BINS
+"""Equal-width bins on [0, 1] for the scorecard's top-label ECE (the calibration page's too)."""
 
-PROBABILITY_TOLERANCE = 1e-6
-"""How far outside [0, 1] a probability may stray (float rounding) before it is rejected."""
-
-_LOG_FLOOR = float(np.finfo(np.float64).eps)  # probabilities are clipped here before the log
+LOG_FLOOR = float(np.finfo(np.float64).eps)
+"""Probabilities are clipped here before the log (as ``sklearn.metrics.log_loss`` does)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class MetricDefinition:
         unit: ``"percent"`` (a fraction shown as %, differences in points) or ``"number"``.
         axis_label: axis title with units, for figures.
         description: one plain-English sentence for tooltips.
-        statistics: ``(labels, probs, losses) -> (n_samples, k)`` per-sample statistics.
+        group_sums: ``(labels, probs, losses, plan) -> (n_groups, k)`` per-group sums of the
+            per-sample statistics.
         reduce: ``(sums (..., k), n_samples) -> (...)`` metric values.
         interval: the bootstrap interval: ``"percentile"``, or ``"basic"`` for a plug-in
             estimate with a known bias (the binned ECE; see docs/calibration.md).
@@ -69,9 +71,13 @@ class MetricDefinition:
     unit: MetricUnit
     axis_label: str
     description: str
-    statistics: StatisticsFunction = field(repr=False, compare=False)
+    group_sums: GroupSumsFunction = field(repr=False, compare=False)
     reduce: Reducer = field(repr=False, compare=False)
     interval: IntervalKind = "percentile"
+
+    def statistics(self, labels: np.ndarray, probs: np.ndarray, losses: np.ndarray) -> np.ndarray:
+        """``(n_samples, k)`` per-sample statistics (the group sums with one sample per group)."""
+        return self.group_sums(labels, probs, losses, _per_sample(labels.shape[0]))
 
     @property
     def scale(self) -> float:
@@ -124,35 +130,13 @@ def check_predictions(
     Raises:
         ValueError: naming the argument, what was expected and what was given.
     """
-    labels = check_labels(labels)
-    probs = np.asarray(probs)
-    if probs.ndim != 2 or probs.shape[1] < 2:
+    probs_array = np.asarray(probs)
+    if probs_array.ndim != 2 or probs_array.shape[1] < 2:
         raise ValueError(
             "Expected `probs` of shape (n_samples, n_classes) with at least 2 classes, "
-            f"but got shape {probs.shape}."
+            f"but got shape {probs_array.shape}."
         )
-    if not np.issubdtype(probs.dtype, np.number) or np.issubdtype(probs.dtype, np.complexfloating):
-        raise ValueError(f"Expected `probs` to hold real numbers, but got dtype {probs.dtype}.")
-    probs = probs.astype(np.float64, copy=False)
-    if probs.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"Expected `probs` to have one row per label ({labels.shape[0]}), "
-            f"but got {probs.shape[0]} rows."
-        )
-    if not np.isfinite(probs).all():
-        raise ValueError("Expected `probs` to be finite, but it contains NaN or infinite values.")
-    if probs.size and (
-        probs.min() < -PROBABILITY_TOLERANCE or probs.max() > 1.0 + PROBABILITY_TOLERANCE
-    ):
-        raise ValueError(
-            "Expected `probs` to be probabilities in [0, 1] (apply a softmax to logits), "
-            f"but got values from {probs.min():.4g} to {probs.max():.4g}."
-        )
-    if labels.size and labels.max() >= probs.shape[1]:
-        raise ValueError(
-            f"Expected `labels` in [0, {probs.shape[1]}) to match the {probs.shape[1]} columns of "
-            f"`probs`, but got label {int(labels.max())}."
-        )
+    labels, probs = check_outputs(labels, probs_array, outputs_are="probs")
     if losses is not None:
         losses = _check_losses(losses, n_samples=labels.shape[0])
     return labels, probs, losses
@@ -189,32 +173,39 @@ def _check_n_classes(n_classes: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _hit_statistics(labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    """``(n, 1)``: 1.0 where the prediction is right."""
-    return (labels == preds).astype(np.float64)[:, None]
+def _per_sample(n_samples: int) -> ResamplingPlan:
+    return ResamplingPlan("exact", np.arange(n_samples, dtype=np.int64), int(n_samples))
 
 
 def _mean_reducer(sums: np.ndarray, n_samples: int) -> np.ndarray:
-    """The mean of a single statistic column; NaN for an empty sample."""
+    """The mean of a statistic: column 0 over the sample count (column 1 when there is one, so
+    a resample of unequal blocks divides by its own size); NaN for an empty sample."""
     sums = np.asarray(sums, dtype=np.float64)
+    if sums.shape[-1] >= 2:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(sums[..., 1] > 0, sums[..., 0] / sums[..., 1], np.nan)
     if n_samples <= 0:
         return np.full(sums.shape[:-1], np.nan)
     return sums[..., 0] / n_samples
 
 
-def _f1_statistics(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> np.ndarray:
-    """``(n, 2 C)``: per class, ``[label = pred = k]`` then ``[pred = k] + [label = k]``.
+def _with_count(plan: ResamplingPlan, values: np.ndarray) -> np.ndarray:
+    """``(n_groups, 2)``: per group, the sum of ``values`` and the number of samples."""
+    counts = np.bincount(plan.groups, minlength=plan.n_groups).astype(np.float64)
+    return np.stack([plan.sum(values), counts], axis=1)
+
+
+def _f1_group_sums(
+    labels: np.ndarray, preds: np.ndarray, n_classes: int, plan: ResamplingPlan
+) -> np.ndarray:
+    """``(n_groups, 2 C)``: per class, ``[label = pred = k]`` then ``[pred = k] + [label = k]``.
 
     Column sums are the true positives ``TP_k`` and ``2 TP_k + FP_k + FN_k`` of each class.
     """
-    n_samples = labels.shape[0]
-    statistics = np.zeros((n_samples, 2 * n_classes), dtype=np.float64)
-    rows = np.arange(n_samples)
-    hits = labels == preds
-    statistics[rows[hits], labels[hits]] = 1.0
-    np.add.at(statistics, (rows, n_classes + labels), 1.0)
-    np.add.at(statistics, (rows, n_classes + preds), 1.0)
-    return statistics
+    hits = (labels == preds).astype(np.float64)
+    true_positives = plan.sum_binned(labels, n_classes, hits)
+    denominators = plan.sum_binned(labels, n_classes) + plan.sum_binned(preds, n_classes)
+    return np.hstack([true_positives, denominators])
 
 
 def _macro_f1_reducer(sums: np.ndarray, n_samples: int) -> np.ndarray:
@@ -234,21 +225,24 @@ def _macro_f1_reducer(sums: np.ndarray, n_samples: int) -> np.ndarray:
         return np.where(n_present > 0, per_class.sum(axis=-1) / n_present, np.nan)
 
 
-def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``(n,)`` natural-log cross-entropy, probabilities clipped at machine epsilon."""
+def cross_entropy_per_sample(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """``(n,)`` natural-log cross-entropy, probabilities clipped at :data:`LOG_FLOOR`."""
     true_class = probs[np.arange(labels.shape[0]), labels]
-    return -np.log(np.clip(true_class, _LOG_FLOOR, None))
+    return -np.log(np.clip(true_class, LOG_FLOOR, None))
 
 
-def _brier_per_sample(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``(n,)`` sum over classes of ``(p_k - y_k)^2`` with ``y`` the one-hot label."""
-    rows = np.arange(labels.shape[0])
-    squares = np.square(probs)
-    squares[rows, labels] = np.square(probs[rows, labels] - 1.0)
-    return squares.sum(axis=1)
+def brier_per_sample(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """``(n,)`` sum over classes of ``(p_k - y_k)^2 = sum_k p_k^2 - 2 p_y + 1`` (checked inputs).
+
+    Args:
+        labels: ``(n_samples,)`` class indices.
+        probs: ``(n_samples, n_classes)`` probabilities.
+    """
+    true_class = probs[np.arange(labels.shape[0]), labels]
+    return np.einsum("ij,ij->i", probs, probs) - 2.0 * true_class + 1.0
 
 
-def _top_label(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _top_label(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(n,)`` top-label confidences and ``(n,)`` hits (1.0 where the top label is right)."""
     preds = probs.argmax(axis=1)
     confidences = probs[np.arange(labels.shape[0]), preds]
@@ -259,94 +253,57 @@ def _ece_reducer(sums: np.ndarray, n_samples: int) -> np.ndarray:
     return calibration_error_from_sums(sums, n_samples, norm="l1")
 
 
-# The registry's statistics take (labels, probs, losses), already checked.
+# The registry's group sums take (labels, probs, losses, plan), already checked.
 
 
-def _accuracy_statistics(labels: np.ndarray, probs: np.ndarray, losses: np.ndarray) -> np.ndarray:
-    return _hit_statistics(labels, probs.argmax(axis=1))
+def _accuracy_sums(labels, probs, losses, plan):  # type: ignore[no-untyped-def]
+    return _with_count(plan, (probs.argmax(axis=1) == labels).astype(np.float64))
 
 
-def _macro_f1_statistics(labels: np.ndarray, probs: np.ndarray, losses: np.ndarray) -> np.ndarray:
-    return _f1_statistics(labels, probs.argmax(axis=1), probs.shape[1])
+def _macro_f1_sums(labels, probs, losses, plan):  # type: ignore[no-untyped-def]
+    return _f1_group_sums(labels, probs.argmax(axis=1), probs.shape[1], plan)
 
 
-def _nll_statistics(labels: np.ndarray, probs: np.ndarray, losses: np.ndarray) -> np.ndarray:
-    return np.asarray(losses, dtype=np.float64)[:, None]
+def _nll_sums(labels, probs, losses, plan):  # type: ignore[no-untyped-def]
+    return _with_count(plan, np.asarray(losses, dtype=np.float64))
 
 
-def _ece_statistics(labels: np.ndarray, probs: np.ndarray, losses: np.ndarray) -> np.ndarray:
-    confidences, hits = _top_label(probs, labels)
-    return bin_statistics(confidences, hits, edges=equal_width_edges(ECE_N_BINS))
+def _ece_sums(labels, probs, losses, plan):  # type: ignore[no-untyped-def]
+    confidences, hits = _top_label(labels, probs)
+    return binned_group_sums(confidences, hits, equal_width_edges(ECE_N_BINS), plan)
 
 
-def _brier_statistics(labels: np.ndarray, probs: np.ndarray, losses: np.ndarray) -> np.ndarray:
-    return _brier_per_sample(probs, labels)[:, None]
+def _brier_sums(labels, probs, losses, plan):  # type: ignore[no-untyped-def]
+    return _with_count(plan, brier_per_sample(labels, probs))
+
+
+def _definition(
+    name: str,
+    axis_label: str,
+    group_sums: GroupSumsFunction,
+    reduce: Reducer,
+    interval: IntervalKind = "percentile",
+) -> MetricDefinition:
+    info = metric_info(name)
+    return MetricDefinition(
+        name=name,
+        label=info.label,
+        higher_is_better=bool(info.higher_is_better),
+        unit="percent" if info.unit == "percent" else "number",
+        axis_label=axis_label,
+        description=info.description,
+        group_sums=group_sums,
+        reduce=reduce,
+        interval=interval,
+    )
 
 
 SCORECARD_METRICS: tuple[MetricDefinition, ...] = (
-    MetricDefinition(
-        name="accuracy",
-        label="Accuracy",
-        higher_is_better=True,
-        unit="percent",
-        axis_label="Accuracy (%)",
-        description="Share of samples whose most likely class is the true class.",
-        statistics=_accuracy_statistics,
-        reduce=_mean_reducer,
-    ),
-    MetricDefinition(
-        name="macro_f1",
-        label="Macro-F1",
-        higher_is_better=True,
-        unit="percent",
-        axis_label="Macro-F1 (%)",
-        description=(
-            "F1 score averaged over classes with equal weight, so rare classes count as much "
-            "as common ones."
-        ),
-        statistics=_macro_f1_statistics,
-        reduce=_macro_f1_reducer,
-    ),
-    MetricDefinition(
-        name="nll",
-        label="NLL",
-        higher_is_better=False,
-        unit="number",
-        axis_label="NLL (nats)",
-        description=(
-            "Negative log-likelihood: the average cross-entropy loss; it punishes confident "
-            "mistakes heavily. Lower is better."
-        ),
-        statistics=_nll_statistics,
-        reduce=_mean_reducer,
-    ),
-    MetricDefinition(
-        name="ece",
-        label="ECE",
-        higher_is_better=False,
-        unit="percent",
-        axis_label="ECE (%)",
-        description=(
-            "Expected calibration error: how far the model's confidence is from how often it "
-            "is right (15 confidence bins). Lower is better."
-        ),
-        statistics=_ece_statistics,
-        reduce=_ece_reducer,
-        interval="basic",
-    ),
-    MetricDefinition(
-        name="brier",
-        label="Brier score",
-        higher_is_better=False,
-        unit="number",
-        axis_label="Brier score (0 = perfect, 2 = worst)",
-        description=(
-            "Squared distance between the predicted probabilities and the true class "
-            "(0 is perfect, 2 the worst). Lower is better."
-        ),
-        statistics=_brier_statistics,
-        reduce=_mean_reducer,
-    ),
+    _definition("accuracy", "Accuracy (%)", _accuracy_sums, _mean_reducer),
+    _definition("macro_f1", "Macro-F1 (%)", _macro_f1_sums, _macro_f1_reducer),
+    _definition("nll", "NLL (nats)", _nll_sums, _mean_reducer),
+    _definition("ece", "ECE (%)", _ece_sums, _ece_reducer, interval="basic"),
+    _definition("brier", "Brier score (0 = perfect, 2 = worst)", _brier_sums, _mean_reducer),
 )
 """The scorecard's metrics, in display order."""
 
@@ -371,6 +328,47 @@ def get_metric(name: str) -> MetricDefinition:
 # --------------------------------------------------------------------------------------------
 
 
+def stacked_group_sums(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    losses: np.ndarray | None,
+    plan: ResamplingPlan,
+    *,
+    metrics: Sequence[MetricDefinition] = SCORECARD_METRICS,
+) -> tuple[np.ndarray, dict[str, slice]]:
+    """Every metric's statistics summed per bootstrap group, side by side, so one resample of the
+    groups serves them all.
+
+    Args:
+        labels: ``(n_samples,)`` class indices.
+        probs: ``(n_samples, n_classes)`` probabilities.
+        losses: ``(n_samples,)`` per-sample cross-entropy; ``None`` computes it from ``probs``.
+        plan: the split's resampling plan (``gengap_dash.stats.bootstrap.plan_resampling``).
+        metrics: the metrics to stack.
+
+    Returns:
+        The ``(n_groups, k_total)`` float64 matrix and each metric's column slice in it.
+    """
+    labels, probs, losses = check_predictions(labels, probs, losses)
+    if losses is None:
+        losses = cross_entropy_per_sample(labels, probs)
+    if plan.n_samples != labels.shape[0]:
+        raise ValueError(
+            f"Expected a resampling plan for {labels.shape[0]} samples, but got one for "
+            f"{plan.n_samples}."
+        )
+    blocks = [np.asarray(metric.group_sums(labels, probs, losses, plan)) for metric in metrics]
+    columns: dict[str, slice] = {}
+    start = 0
+    for metric, block in zip(metrics, blocks, strict=True):
+        columns[metric.name] = slice(start, start + block.shape[1])
+        start += block.shape[1]
+    matrix = np.empty((plan.n_groups, start), dtype=np.float64)
+    for metric, block in zip(metrics, blocks, strict=True):
+        matrix[:, columns[metric.name]] = block
+    return matrix, columns
+
+
 def stacked_statistics(
     labels: np.ndarray,
     probs: np.ndarray,
@@ -378,30 +376,10 @@ def stacked_statistics(
     *,
     metrics: Sequence[MetricDefinition] = SCORECARD_METRICS,
 ) -> tuple[np.ndarray, dict[str, slice]]:
-    """Every metric's statistics side by side, so one bootstrap resample serves them all.
-
-    Args:
-        labels: ``(n_samples,)`` class indices.
-        probs: ``(n_samples, n_classes)`` probabilities.
-        losses: ``(n_samples,)`` per-sample cross-entropy; ``None`` computes it from ``probs``.
-        metrics: the metrics to stack.
-
-    Returns:
-        The ``(n_samples, k_total)`` float64 matrix and each metric's column slice in it.
-    """
-    labels, probs, losses = check_predictions(labels, probs, losses)
-    if losses is None:
-        losses = _cross_entropy(probs, labels)
-    blocks = [np.asarray(metric.statistics(labels, probs, losses)) for metric in metrics]
-    columns: dict[str, slice] = {}
-    start = 0
-    for metric, block in zip(metrics, blocks, strict=True):
-        columns[metric.name] = slice(start, start + block.shape[1])
-        start += block.shape[1]
-    matrix = np.empty((labels.shape[0], start), dtype=np.float64)
-    for metric, block in zip(metrics, blocks, strict=True):
-        matrix[:, columns[metric.name]] = block
-    return matrix, columns
+    """:func:`stacked_group_sums` with one group per sample: the ``(n_samples, k_total)``
+    per-sample statistics and each metric's column slice."""
+    n_samples = np.shape(labels)[0] if np.ndim(labels) else 0
+    return stacked_group_sums(labels, probs, losses, _per_sample(n_samples), metrics=metrics)
 
 
 def reduce_stacked(
@@ -442,8 +420,8 @@ def accuracy(labels: np.ndarray, preds: np.ndarray) -> float:
         preds: ``(n_samples,)`` predicted class indices.
     """
     labels, preds = _check_label_pair(labels, preds)
-    statistics = _hit_statistics(labels, preds)
-    return float(_mean_reducer(statistics.sum(axis=0), labels.shape[0]))
+    hits = (labels == preds).astype(np.float64)
+    return float(_mean_reducer(hits[:, None].sum(axis=0), labels.shape[0]))
 
 
 def macro_f1(labels: np.ndarray, preds: np.ndarray, *, n_classes: int | None = None) -> float:
@@ -465,8 +443,9 @@ def macro_f1(labels: np.ndarray, preds: np.ndarray, *, n_classes: int | None = N
         raise ValueError(
             f"Expected class indices below `n_classes` ({n_classes}), but got {largest - 1}."
         )
-    statistics = _f1_statistics(labels, preds, int(n_classes))
-    return float(_macro_f1_reducer(statistics.sum(axis=0), labels.shape[0]))
+    plan = ResamplingPlan("none", np.zeros(labels.shape[0], dtype=np.int64), 1)
+    sums = _f1_group_sums(labels, preds, int(n_classes), plan)[0]
+    return float(_macro_f1_reducer(sums, labels.shape[0]))
 
 
 def negative_log_likelihood(losses: np.ndarray) -> float:
@@ -478,47 +457,65 @@ def negative_log_likelihood(losses: np.ndarray) -> float:
     return float(_mean_reducer(losses[:, None].sum(axis=0), losses.shape[0]))
 
 
-def cross_entropy_losses(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per-sample cross-entropy ``-log p_y`` (natural log), ``(n_samples,)``.
+def cross_entropy_losses(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Per-sample cross-entropy ``-log p_y`` (natural log), ``(n_samples,)``: the project's one
+    per-sample cross-entropy from probabilities.
 
-    Probabilities below machine epsilon are clipped (as scikit-learn's ``log_loss`` does), so a
-    zero probability on the true class costs about 36 nats instead of infinity.
+    Probabilities below machine epsilon (:data:`LOG_FLOOR`) are clipped, as scikit-learn's
+    ``log_loss`` does, so a zero probability on the true class costs about 36 nats instead of
+    infinity.
 
     Args:
-        probs: ``(n_samples, n_classes)`` probabilities.
         labels: ``(n_samples,)`` true class indices.
+        probs: ``(n_samples, n_classes)`` probabilities.
     """
     labels, probs, _ = check_predictions(labels, probs)
-    return _cross_entropy(probs, labels)
+    return cross_entropy_per_sample(labels, probs)
 
 
-def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
+def brier_score(labels: np.ndarray, probs: np.ndarray) -> float:
     """Mean over samples of the sum over classes of ``(p_k - y_k)^2`` (range 0 to 2).
 
+    Equals the sum over classes of ``sklearn.metrics.brier_score_loss(labels == k, probs[:, k])``.
+
     Args:
-        probs: ``(n_samples, n_classes)`` probabilities.
         labels: ``(n_samples,)`` true class indices.
+        probs: ``(n_samples, n_classes)`` probabilities.
     """
     labels, probs, _ = check_predictions(labels, probs)
-    statistics = _brier_per_sample(probs, labels)[:, None]
-    return float(_mean_reducer(statistics.sum(axis=0), labels.shape[0]))
+    if not labels.size:
+        return float("nan")
+    return float(_mean_reducer(brier_per_sample(labels, probs)[:, None].sum(axis=0), len(labels)))
 
 
-def top_label_ece(probs: np.ndarray, labels: np.ndarray, *, n_bins: int = ECE_N_BINS) -> float:
+def top_label(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-label confidence ``(n_samples,)`` (the largest probability; ties go to the first
+    class) and hits ``(n_samples,)`` (1.0 where that class is the label).
+
+    Args:
+        labels: ``(n_samples,)`` true class indices.
+        probs: ``(n_samples, n_classes)`` probabilities.
+    """
+    labels, probs, _ = check_predictions(labels, probs)
+    return _top_label(labels, probs)
+
+
+def top_label_ece(labels: np.ndarray, probs: np.ndarray, *, n_bins: int = ECE_N_BINS) -> float:
     """Top-label expected calibration error with equal-width bins.
 
     The count-weighted mean over bins of |accuracy - mean confidence|, where the confidence is
-    the top probability and bins are ``(lo, hi]`` (see ``gengap_dash.analysis.calibration``).
+    the top probability and bins are ``(lo, hi]`` (see ``gengap_dash.stats.binning``).
 
     Args:
-        probs: ``(n_samples, n_classes)`` probabilities.
         labels: ``(n_samples,)`` true class indices.
+        probs: ``(n_samples, n_classes)`` probabilities.
         n_bins: number of equal-width bins on [0, 1].
     """
     labels, probs, _ = check_predictions(labels, probs)
-    confidences, hits = _top_label(probs, labels)
-    statistics = bin_statistics(confidences, hits, edges=equal_width_edges(n_bins))
-    return float(calibration_error_from_sums(statistics.sum(axis=0), labels.shape[0]))
+    confidences, hits = _top_label(labels, probs)
+    plan = ResamplingPlan("none", np.zeros(labels.shape[0], dtype=np.int64), 1)
+    sums = binned_group_sums(confidences, hits, equal_width_edges(n_bins), plan)[0]
+    return float(calibration_error_from_sums(sums, labels.shape[0]))
 
 
 def _check_label_pair(labels: np.ndarray, preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

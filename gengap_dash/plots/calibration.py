@@ -12,13 +12,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from gengap_dash.analysis.calibration import (
+from gengap_dash.analysis.calibration.cohorts import CohortCalibration
+from gengap_dash.analysis.calibration.report import (
     METRIC_LABELS,
     CalibrationSummary,
-    CohortCalibration,
     ReliabilityBins,
-    TemperatureComparison,
 )
+from gengap_dash.analysis.calibration.temperature import TemperatureComparison
 from gengap_dash.plots.style import NEUTRAL, apply_layout, split_colors
 from gengap_dash.stats.bootstrap import Estimate
 

@@ -1,10 +1,23 @@
-"""Seeded, vectorised bootstrap over sufficient statistics.
+"""The one bootstrap engine: every interval in gengap-dash comes from here.
 
 A metric is written as per-sample statistics ``F`` of shape ``(n, k)`` and a reducer
 ``g(S, n)`` of their column sums ``S``. The point estimate is ``g(F.sum(0), n)``; a bootstrap
 replicate is ``g(w @ F, n)`` where ``w`` holds how often each sample was drawn. Thousands of
 replicates therefore cost one matrix product, and the estimate and its interval share one
 implementation.
+
+The policy for large ``n`` (``docs/statistics.md``): a split of at most
+:data:`EXACT_MAX_SAMPLES` samples is resampled sample by sample (the exact, multinomial
+bootstrap). A larger split is cut, after a seeded random permutation, into :data:`N_BLOCKS`
+blocks whose sizes differ by at most one; every metric's statistics are summed per block (one
+O(n) pass) and the blocks are resampled. A replicate then costs ``N_BLOCKS`` draws whatever ``n``
+is; the interval's coverage is checked by simulation in ``tests/test_bootstrap.py``.
+
+Every view bootstraps split number ``position`` (project order) from one stream,
+``np.random.default_rng(split_stream(seed, position))``: first the plan
+(:func:`plan_resampling`, which draws the permutation when there are blocks), then the
+resample counts (:func:`resample_column_sums`). The scorecard and the calibration page therefore
+draw the same resamples and give the same interval for the same split at every ``n``.
 """
 
 from __future__ import annotations
@@ -23,6 +36,27 @@ Reducer = Callable[[np.ndarray, int], np.ndarray]
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 _BLOCK_ELEMENTS = 8_000_000  # resample-count entries materialised at once (~64 MB as float64)
+
+EXACT_MAX_SAMPLES = 5_000
+"""Splits of up to this many samples are resampled sample by sample (the exact bootstrap)."""
+
+N_BLOCKS = 1_000
+"""Larger splits are resampled in this many random blocks of (almost) equal size."""
+
+Resampling = Literal["auto", "exact", "blocks"]
+"""``"auto"``: exact up to :data:`EXACT_MAX_SAMPLES` samples, blocks above; or force one."""
+
+ResamplingMethod = Literal["exact", "blocks", "none"]
+"""What a plan did: sample by sample, random blocks, or no resampling (no intervals)."""
+
+Seed = int | tuple[int, ...]
+"""A bootstrap seed: an integer, or a tuple such as :func:`split_stream`'s ``(seed, position)``."""
+
+IntervalKind = Literal["percentile", "basic"]
+"""``"percentile"``: the replicates' quantiles; ``"basic"``: ``[2 v - q_high, 2 v - q_low]``."""
+
+IntervalChoice = Literal["auto", "percentile", "basic"]
+"""An interval option: a kind, or ``"auto"`` (each metric's own kind, from its registry entry)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +77,115 @@ def split_stream(seed: int, position: int) -> tuple[int, int]:
     calibration page give the same interval for the same split, and splits of equal size do not
     share resamples."""
     return (int(seed), int(position))
+
+
+def make_rng(seed: Seed) -> np.random.Generator:
+    """The generator of one stream: ``default_rng(seed)`` (a tuple is used as a seed sequence).
+
+    Raises:
+        ValueError: for a seed that is not a non-negative integer or a non-empty tuple of them.
+    """
+    check_seed(seed)
+    return np.random.default_rng(list(seed) if isinstance(seed, tuple) else int(seed))
+
+
+def check_seed(seed: object) -> None:
+    """A non-negative integer or a non-empty tuple of them (not bools).
+
+    Raises:
+        ValueError: "Expected `seed` to be a non-negative integer or a tuple of them, ..."
+    """
+    parts = seed if isinstance(seed, tuple) else (seed,)
+    if not parts or any(
+        isinstance(part, bool | np.bool_) or not isinstance(part, int | np.integer) or part < 0
+        for part in parts
+    ):
+        raise ValueError(
+            f"Expected `seed` to be a non-negative integer or a tuple of them, but got {seed!r}."
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ResamplingPlan:
+    """Which group each sample belongs to: the unit the bootstrap resamples.
+
+    Attributes:
+        method: ``"exact"`` (one group per sample), ``"blocks"`` (random blocks of equal size,
+            differing by at most one) or ``"none"`` (one group; no resampling).
+        groups: ``(n_samples,)`` int64 group index of each sample.
+        n_groups: the number of groups.
+    """
+
+    method: ResamplingMethod
+    groups: np.ndarray
+    n_groups: int
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.groups.shape[0])
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Per-group sums of per-sample values.
+
+        Args:
+            values: ``(n_samples,)`` or ``(n_samples, k)``.
+
+        Returns:
+            ``(n_groups,)`` or ``(n_groups, k)`` float64 sums.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim == 1:
+            return np.bincount(self.groups, weights=values, minlength=self.n_groups)
+        return np.stack([self.sum(column) for column in values.T], axis=1).reshape(
+            self.n_groups, values.shape[1]
+        )
+
+    def sum_binned(
+        self, bins: np.ndarray, n_bins: int, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``(n_groups, n_bins)``: per group and bin, the count (or sum of ``weights``).
+
+        Args:
+            bins: ``(n_samples,)`` bin index of each sample in ``[0, n_bins)``.
+            weights: optional ``(n_samples,)`` values to sum instead of counting.
+        """
+        flat = self.groups * n_bins + np.asarray(bins, dtype=np.int64)
+        sums = np.bincount(flat, weights=weights, minlength=self.n_groups * n_bins)
+        return sums.astype(np.float64, copy=False).reshape(self.n_groups, n_bins)
+
+
+def plan_resampling(
+    n_samples: int,
+    *,
+    rng: np.random.Generator | None,
+    resampling: Resampling = "auto",
+    n_resamples: int = DEFAULT_RESAMPLES,
+) -> ResamplingPlan:
+    """The groups the bootstrap of one split resamples (the policy of this module).
+
+    Args:
+        n_samples: the split's size.
+        rng: the split's stream; the block permutation is its first draw.
+        resampling: ``"auto"`` (exact up to :data:`EXACT_MAX_SAMPLES`, else blocks), ``"exact"``
+            or ``"blocks"``.
+        n_resamples: 0 gives the ``"none"`` plan (one group, nothing drawn).
+
+    Raises:
+        ValueError: for a bad ``resampling``.
+    """
+    if resampling not in ("auto", "exact", "blocks"):
+        raise ValueError(
+            f"Expected `resampling` to be one of 'auto', 'exact', 'blocks', but got {resampling!r}."
+        )
+    check_whole_number(n_samples, name="n_samples", minimum=0)
+    if n_resamples == 0 or rng is None:
+        return ResamplingPlan("none", np.zeros(n_samples, dtype=np.int64), 1)
+    exact = resampling == "exact" or (resampling == "auto" and n_samples <= EXACT_MAX_SAMPLES)
+    if exact:
+        return ResamplingPlan("exact", np.arange(n_samples, dtype=np.int64), int(n_samples))
+    n_groups = max(1, min(int(n_samples), N_BLOCKS))
+    groups = rng.permutation(n_samples) % n_groups
+    return ResamplingPlan("blocks", groups.astype(np.int64, copy=False), n_groups)
 
 
 def resample_column_sums(
@@ -84,7 +227,7 @@ def percentile_interval(
     replicates: np.ndarray, *, confidence: float = DEFAULT_CONFIDENCE
 ) -> tuple[float, float]:
     """The equal-tailed percentile interval of bootstrap replicates (NaN replicates ignored)."""
-    _check_confidence(confidence)
+    check_confidence(confidence)
     replicates = np.asarray(replicates, dtype=np.float64)
     finite = replicates[np.isfinite(replicates)]
     if finite.size == 0:
@@ -92,9 +235,6 @@ def percentile_interval(
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(finite, [tail, 100.0 - tail])
     return float(low), float(high)
-
-
-IntervalKind = Literal["percentile", "basic"]
 
 
 def interval_from_replicates(
@@ -136,12 +276,15 @@ def estimate(
     n_resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE,
     rng: np.random.Generator,
+    resampling: Resampling = "auto",
 ) -> tuple[Estimate, np.ndarray]:
     """Point estimate, percentile interval and the replicates of one metric.
 
     Args:
         statistics: ``(n_samples, k)`` per-sample statistics of the metric.
         reducer: ``g(S, n)`` from column sums to the metric value.
+        resampling: the policy of :func:`plan_resampling` (exact up to
+            :data:`EXACT_MAX_SAMPLES` samples, random blocks above).
 
     Returns:
         The estimate and the ``(B,)`` replicate values (kept so that gaps can be bootstrapped).
@@ -152,11 +295,13 @@ def estimate(
     """
     statistics = _check_statistics(statistics)
     _check_resamples(n_resamples)
-    _check_confidence(confidence)  # before drawing, so a bad level costs no resampling
+    check_confidence(confidence)  # before drawing, so a bad level costs no resampling
     n_samples = statistics.shape[0]
     value = float(reducer(statistics.sum(axis=0), n_samples))
+    plan = plan_resampling(n_samples, rng=rng, resampling=resampling, n_resamples=n_resamples)
+    grouped = statistics if plan.method == "exact" else plan.sum(statistics)
     replicates = np.asarray(
-        reducer(resample_column_sums(statistics, n_resamples=n_resamples, rng=rng), n_samples),
+        reducer(resample_column_sums(grouped, n_resamples=n_resamples, rng=rng), n_samples),
         dtype=np.float64,
     )
     low, high = percentile_interval(replicates, confidence=confidence)
@@ -202,7 +347,12 @@ def _check_resamples(n_resamples: int) -> None:
     check_whole_number(n_resamples, name="n_resamples", minimum=1)
 
 
-def _check_confidence(confidence: float) -> None:
+def check_confidence(confidence: object) -> None:
+    """An interval level strictly between 0 and 1 (not a bool).
+
+    Raises:
+        ValueError: "Expected `confidence` in (0, 1), but got 1.5."
+    """
     if (
         isinstance(confidence, bool | np.bool_)
         or not isinstance(confidence, int | float | np.integer | np.floating)

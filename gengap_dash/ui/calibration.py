@@ -16,13 +16,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gengap_dash.analysis.calibration import (
-    DEFAULT_N_BINS,
+from gengap_dash.analysis.calibration.cohorts import CohortCalibration
+from gengap_dash.analysis.calibration.report import (
     METRIC_LABELS,
     METRIC_UNITS,
     CalibrationSummary,
-    CohortCalibration,
-    TemperatureComparison,
     top_label,
 )
 from gengap_dash.analysis.calibration.selective import (
@@ -32,9 +30,11 @@ from gengap_dash.analysis.calibration.selective import (
     risk_coverage_curve,
     selective_sentence,
 )
+from gengap_dash.analysis.calibration.temperature import TemperatureComparison
 from gengap_dash.findings.tables import with_interval
 from gengap_dash.plots.calibration import reliability_diagram
 from gengap_dash.project.errors import ProjectError
+from gengap_dash.stats.binning import DEFAULT_N_BINS
 from gengap_dash.stats.bootstrap import Estimate
 from gengap_dash.ui.layout import _escape_markdown
 from gengap_dash.views.calibration import (

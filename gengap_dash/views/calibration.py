@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gengap_dash.analysis.calibration import (
-    DEFAULT_N_BINS,
-    BinningStrategy,
-    CalibrationSummary,
-    CohortCalibration,
-    RecalibrationMethod,
+from gengap_dash.analysis.calibration.cohorts import CohortCalibration, calibration_by_cohort
+from gengap_dash.analysis.calibration.recalibration import RecalibrationMethod
+from gengap_dash.analysis.calibration.report import CalibrationSummary, calibration_report
+from gengap_dash.analysis.calibration.temperature import (
     TemperatureComparison,
-    calibration_by_cohort,
-    calibration_report,
     temperature_scaling_comparison,
 )
+from gengap_dash.stats.binning import DEFAULT_N_BINS, BinningStrategy
 from gengap_dash.stats.bootstrap import DEFAULT_RESAMPLES, split_stream
 from gengap_dash.workspace import Workspace
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gengap_dash.findings.words import percent
 from gengap_dash.project.errors import ProjectError
 
 DEFAULT_COVERAGE = 0.9
@@ -179,25 +180,21 @@ def selective_sentence(
         (split for role in ("test", "validation") for split in curves if roles[split] == role),
         next(iter(curves)),
     )
-    opening = f"Keeping the {_percent(coverage, digits=0)} most confident predictions"
+    opening = f"Keeping the {percent(coverage, digits=0)} most confident predictions"
     others = [split for split in curves if split != reference and roles[split] != "train"]
     if not others:
         full = curves[reference].error_rate
         return (
-            f"{opening}, error on {reference} is {_percent(risks[reference])} "
-            f"(against {_percent(full)} when the model answers everything)."
+            f"{opening}, error on {reference} is {percent(risks[reference])} "
+            f"(against {percent(full)} when the model answers everything)."
         )
     worst = max(others, key=lambda split: risks[split])
     clearly_worse = risks[worst] > max(1.5 * risks[reference], risks[reference] + 0.01)
     link = "but" if clearly_worse else "and"
     return (
-        f"{opening}, error is {_percent(risks[reference])} on {reference} {link} "
-        f"{_percent(risks[worst])} on {worst}."
+        f"{opening}, error is {percent(risks[reference])} on {reference} {link} "
+        f"{percent(risks[worst])} on {worst}."
     )
-
-
-def _percent(value: float, *, digits: int = 1) -> str:
-    return f"{100.0 * value:.{digits}f}%"
 
 
 def _check_inputs(confidences: np.ndarray, hits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
