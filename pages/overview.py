@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gengap_dash.analysis.scorecard import gap_chart_takeaway, metric_chart_takeaway
-from gengap_dash.findings.tables import SEVERITY_RANK, accuracy_delta_text, scorecard_table
+from gengap_dash.analysis.scorecard import (
+    SHIFT_ROLES,
+    gap_chart_takeaway,
+    headline,
+    metric_takeaway,
+    scorecard_findings,
+)
+from gengap_dash.findings import render
+from gengap_dash.findings.tables import (
+    GAP_COLUMN,
+    accuracy_delta_color,
+    accuracy_delta_text,
+    scorecard_table,
+)
+from gengap_dash.findings.words import join_names
 from gengap_dash.metrics.classification import SCORECARD_METRICS
 from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure
 from gengap_dash.plots.style import split_colors
-from gengap_dash.ui.analysis import scorecard_for
+from gengap_dash.ui.analysis import said, scorecard_for
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box, verdict_list
 from gengap_dash.ui.navigation import ensure_app_navigation
 from gengap_dash.ui.workspace import current_workspace
@@ -28,12 +41,9 @@ if workspace.spec.description:
 scorecard = scorecard_for(workspace)
 colors = split_colors(workspace.split_roles)
 
-verdicts = scorecard.verdicts()
-worst = max(verdicts, key=lambda v: SEVERITY_RANK[v.severity], default=None)
-verdict_box(
-    scorecard.headline(), worst.severity if worst else "ok", kind=worst.kind if worst else ""
-)
-verdict_list(verdicts)
+top = headline(scorecard)
+verdict_box(render(top), top.severity, kind="uncertain" if top.severity == "info" else "")
+verdict_list(said(scorecard_findings(scorecard)))
 
 cards_per_row = 4
 for start in range(0, len(scorecard.splits), cards_per_row):
@@ -43,7 +53,11 @@ for start in range(0, len(scorecard.splits), cards_per_row):
             split.name,
             f"{100 * split.metrics['accuracy'].value:.1f}%",
             accuracy_delta_text(scorecard, split.name),
-            help=f"Accuracy on {split.name} (role: {split.role}, n = {split.n:,}).",
+            delta_color=accuracy_delta_color(scorecard, split.name),
+            delta_arrow="off",
+            help=f"Accuracy on {split.name} (role: {split.role}, n = {split.n:,}), and how much "
+            "worse it is than the split its verdict compares it with; the colour is the "
+            "verdict's (red critical, orange warning, gray too noisy to call, green fine).",
             border=True,
         )
 
@@ -55,14 +69,14 @@ chosen = st.segmented_control(
 metric = labels.get(chosen or "Accuracy", "accuracy")
 definition = next(d for d in SCORECARD_METRICS if d.name == metric)
 
-left, right = st.columns(2)
+left, right = st.columns(2, vertical_alignment="bottom")
 with left:
     explained_chart(
         metric_by_split_figure(scorecard, metric, colors=colors),
         shows=f"{definition.label} on every split with its 95% bootstrap interval (the bar "
         "around each dot). Dashed lines mark the train and validation levels. "
         + definition.description,
-        takeaway=metric_chart_takeaway(scorecard, metric=metric),
+        takeaway=render(metric_takeaway(scorecard, metric=metric)),
         key="overview_metric_chart",
     )
 with right:
@@ -73,26 +87,42 @@ with right:
     )  # fmt: skip
     explained_chart(
         gap_figure(scorecard, metric, reference=gap_reference, colors=colors),
-        shows=f"How much worse each split is than {gap_reference} on {definition.label.lower()}, "
-        "with its 95% interval. Bars whose interval stays clear of zero are real differences, "
-        "not sampling noise.",
-        takeaway=gap_chart_takeaway(scorecard, metric=metric, reference=gap_reference),
+        shows=f"How much worse each split is than {gap_reference} on {definition.label.lower()} "
+        "(positive = worse, as in the table), with its 95% interval. Bars whose interval stays "
+        "clear of zero are real differences, not sampling noise; a pair with a verdict takes "
+        "its colour.",
+        takeaway=render(gap_chart_takeaway(scorecard, metric=metric, reference=gap_reference)),
         key="overview_gap_chart",
     )
 
 st.subheader("Scorecard")
-st.dataframe(scorecard_table(scorecard), hide_index=True, width="stretch")
+st.dataframe(
+    scorecard_table(scorecard),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "Split": st.column_config.TextColumn(pinned=True),
+        "n": st.column_config.NumberColumn(format="%d", width="small"),
+        GAP_COLUMN: st.column_config.TextColumn(
+            help="How much worse the split's accuracy is than the split named in the cell (the "
+            "reference of its verdict), in points with the 95% interval; positive = worse."
+        ),
+    },
+)
 st.caption(
     f"Values with 95% bootstrap intervals ({scorecard.n_resamples:,} resamples, seed "
-    f"{scorecard.seed}). Drops are in accuracy points, positive = worse than the reference. "
-    "Definitions and verdict thresholds: docs/scorecard.md."
+    f"{scorecard.seed}). Gaps are in accuracy points, positive = worse than the reference named "
+    "in each cell. Definitions and verdict thresholds: docs/scorecard.md."
 )
+shifted = [split.name for split in scorecard.splits if split.role in SHIFT_ROLES]
 with st.expander("How to read this page"):
     for item in SCORECARD_METRICS:
         st.markdown(f"- **{item.label}**: {item.description}")
+    examples = f" (here: {join_names(shifted)})" if shifted else ""
     st.markdown(
         "- **Overfitting** means the model does much better on its training data than on "
         "held-out validation data. **Shift** means held-out data that differs from the "
-        "training distribution (rotated, blurred, field data) scores lower than the test set, "
-        "which comes from the training distribution."
+        f"training distribution{examples} scores lower than "
+        f"{scorecard.shift_reference or 'the test set'}, which comes from the training "
+        "distribution."
     )

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gengap_dash.analysis.scorecard import compute_scorecard, gap_chart_takeaway
+from gengap_dash.analysis.scorecard import (
+    compute_scorecard,
+    gap_chart_takeaway,
+    headline,
+    scorecard_findings,
+)
+from gengap_dash.findings import render
 from gengap_dash.findings.tables import scorecard_table
 from gengap_dash.workspace import Workspace
 
@@ -35,8 +41,8 @@ def test_overview_shows_the_scorecard_computed_by_the_library(
     assert not app.exception
     assert not [box for box in app.error if "cannot be opened" in box.value]
     workspace, scorecard = expected_scorecard(project, cache_dir)
-    headline = app.error or app.warning or app.success or app.info
-    assert headline[0].value.replace("\\", "") == scorecard.headline()
+    boxes = app.error or app.warning or app.success or app.info
+    assert boxes[0].value.replace("\\", "") == render(headline(scorecard))
     assert app.title[0].value.endswith(workspace.name)
 
     shown = {metric.label: metric.value for metric in app.metric}
@@ -44,8 +50,8 @@ def test_overview_shows_the_scorecard_computed_by_the_library(
         assert shown[split.name] == f"{100 * split.metrics['accuracy'].value:.1f}%"
 
     markdown = "\n".join(block.value for block in app.markdown)
-    for verdict in scorecard.verdicts():
-        assert verdict.text.split(":")[0] in markdown
+    for finding in scorecard_findings(scorecard):
+        assert render(finding).split(":")[0] in markdown
     assert len(app.get("plotly_chart")) == 2
     table = app.dataframe[0].value
     assert list(table["Split"]) == list(workspace.split_names)
@@ -62,7 +68,7 @@ def test_overview_reference_switch_changes_the_gap_takeaway(
     assert not app.exception
     assert before[1] != after[1]
     _, scorecard = expected_scorecard(tabular_project, cache_dir)
-    expected = gap_chart_takeaway(scorecard, metric="accuracy", reference="train")
+    expected = render(gap_chart_takeaway(scorecard, metric="accuracy", reference="train"))
     assert after[1].replace("\\", "").endswith(expected)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,14 +18,15 @@ from gengap_dash.analysis.scorecard import (
     Scorecard,
     SplitData,
     SplitScores,
-    Verdict,
     assess_gap,
     compute_scorecard,
-    diagnose,
     gap_chart_takeaway,
-    metric_chart_takeaway,
+    headline,
+    metric_takeaway,
+    scorecard_findings,
     splits_from_predictions,
 )
+from gengap_dash.findings import render, to_json
 from gengap_dash.metrics.classification import (
     SCORECARD_METRICS,
     accuracy,
@@ -41,6 +43,35 @@ from gengap_dash.stats.bootstrap import Estimate, difference
 
 METRIC_NAMES = [m.name for m in SCORECARD_METRICS]
 OTHER_METRICS = Estimate(0.1, 0.05, 0.15)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verdict as the page lists it: the finding's kind without the view and the fit/shift
+    prefix, its severity, its sentence and its split."""
+
+    kind: str
+    severity: str
+    text: str
+    split: str | None = None
+
+
+VERDICT_KIND = {
+    "scorecard.overfitting": "overfitting",
+    "scorecard.underfitting": "underfitting",
+    "scorecard.shift": "shift",
+    "scorecard.fit_healthy": "healthy",
+    "scorecard.shift_healthy": "healthy",
+    "scorecard.fit_uncertain": "uncertain",
+    "scorecard.shift_uncertain": "uncertain",
+}
+
+
+def diagnose(card: Scorecard) -> tuple[Verdict, ...]:
+    return tuple(
+        Verdict(VERDICT_KIND[f.kind], f.severity, render(f), f.split)
+        for f in scorecard_findings(card)
+    )
 
 
 def make_split(
@@ -95,8 +126,8 @@ def test_point_values_equal_the_metric_functions(card, project_splits):
             "accuracy": accuracy(data.labels, preds),
             "macro_f1": macro_f1(data.labels, preds, n_classes=4),
             "nll": negative_log_likelihood(data.losses),
-            "ece": top_label_ece(data.probs, data.labels),
-            "brier": brier_score(data.probs, data.labels),
+            "ece": top_label_ece(data.labels, data.probs),
+            "brier": brier_score(data.labels, data.probs),
         }
         for name, value in expected.items():
             estimate = scores.metrics[name]
@@ -267,7 +298,7 @@ def test_lookup_errors(card):
 
 def test_to_dict_shape_and_json(card):
     data = card.to_dict()
-    assert set(data) == {"splits", "gaps", "verdicts"}
+    assert set(data) == {"splits", "gaps"}  # the verdicts are the findings, next to it
     assert list(data["splits"]) == ["train", "val", "test", "rotated", "field"]
     val = data["splits"]["val"]
     assert set(val) == {"role", "n", *METRIC_NAMES, "ci"}
@@ -281,7 +312,10 @@ def test_to_dict_shape_and_json(card):
     entry = data["gaps"]["vs_validation"]["rotated"]["accuracy"]
     assert set(entry) == {"value", "low", "high"}
     assert entry["value"] == pytest.approx(-0.30)
-    assert all(set(v) == {"kind", "text"} for v in data["verdicts"])
+    findings = to_json(scorecard_findings(card))
+    assert all(
+        {"kind", "severity", "split", "value", "low", "high", "text"} <= set(f) for f in findings
+    )
     assert json.loads(json.dumps(data, allow_nan=False)) == data
 
 
@@ -436,7 +470,7 @@ def test_healthy_verdict_text():
         "No clear overfitting: train and validation accuracy differ by 0.8 points, within the "
         "noise (95% CI -1.2 to 2.7)."
     )
-    assert card.headline() == (
+    assert render(headline(card)) == (
         "No clear generalization gap: no split is clearly worse than its reference in accuracy."
     )
 
@@ -460,7 +494,7 @@ def test_uncertain_overfitting_verdict():
     assert (verdict.kind, verdict.severity) == ("uncertain", "warning")
     assert verdict.text.startswith("Possible overfitting: train accuracy 99.0%, validation 94.0%")
     assert "(-1.0 to 11.0) includes no gap" in verdict.text
-    assert "too noisy to call (validation)" in card.headline()
+    assert "too noisy to call (validation)" in render(headline(card))
 
 
 def test_underfitting_verdict():
@@ -525,7 +559,7 @@ def test_memorised_training_set_is_overfitting_though_the_accuracy_gap_is_small(
         "model is far more confident on data it has seen.",
         "val",
     )
-    assert card.headline() == verdict.text  # the only problem, so it is the headline
+    assert render(headline(card)) == verdict.text  # the only problem, so it is the headline
     assert OVERFITTING_EVIDENCE_METRICS == ("nll", "ece")
 
 
@@ -538,7 +572,7 @@ def test_same_accuracy_gap_without_worse_nll_or_ece_stays_uncertain():
         {"nll": Estimate(-0.2, -0.3, -0.1)},  # validation loss lower: better, not worse
     ):
         (verdict,) = diagnose(memorised_card(**train_gaps))
-        assert (verdict.kind, verdict.severity) == ("uncertain", "ok"), train_gaps
+        assert (verdict.kind, verdict.severity) == ("uncertain", "info"), train_gaps
         assert verdict.text == (
             "Unclear whether the model overfits: train and validation accuracy differ by 2.5 "
             "points, but the 95% CI (1.0 to 4.0) cannot rule out a gap of 3.0 points or more; "
@@ -621,7 +655,7 @@ def test_memorised_sample_like_data_end_to_end():
     )
     assert card.vs_train["val"].assess("accuracy").status != "worse"
     assert card.vs_train["val"].assess("nll").status == "worse"
-    (verdict,) = card.verdicts()
+    (verdict,) = diagnose(card)
     assert (verdict.kind, verdict.severity) == ("overfitting", "warning")
     assert verdict.text.startswith("Overfitting (mild in accuracy): train accuracy 100.0% vs ")
 
@@ -684,7 +718,7 @@ def test_shift_and_deployment_verdicts():
             "deployment",
             Estimate(0.01, -0.04, 0.06),
             "uncertain",
-            "ok",
+            "info",  # too noisy to call: information, not good news
             "Unclear deployment shift: blur is 1.0 points above test (95% CI -4.0 to 6.0), too "
             "wide to rule out a drop of 3.0 points or more; more samples would tell.",
         ),
@@ -727,8 +761,8 @@ def test_validation_better_than_train_is_not_overfitting():
 
 
 def test_headline_picks_the_most_severe_finding():
-    headline = shift_card().headline()
-    assert headline == (
+    text = render(headline(shift_card()))
+    assert text == (
         "Shift: rotated is 23.4 points below test (95% CI 19.0 to 27.9); accuracy 68.4% vs 91.8%; "
         "2 more problems below."
     )
@@ -737,43 +771,45 @@ def test_headline_picks_the_most_severe_finding():
 def test_headline_without_anything_to_compare():
     card = hand_card({"val": ("validation", 0.9), "test": ("test", 0.88)})
     assert diagnose(card) == ()
-    assert card.headline().startswith("No verdict: the verdicts compare train with validation")
+    assert render(headline(card)).startswith(
+        "No verdict: the verdicts compare train with validation"
+    )
 
 
 def test_headline_with_a_single_split():
     card = hand_card({"test": ("test", 0.9)})
-    assert card.headline() == (
+    assert render(headline(card)) == (
         "Only one split (test, accuracy 90.0%): add a train or validation split to measure a gap."
     )
 
 
 def test_gap_chart_takeaway():
     card = shift_card()
-    assert gap_chart_takeaway(card) == (
+    assert render(gap_chart_takeaway(card)) == (
         "Against validation, the model loses 31 points of accuracy on rotated, the largest drop; "
         "field (deployment) loses 6.1."
     )
-    assert gap_chart_takeaway(card, reference="shift_reference").startswith(
+    assert render(gap_chart_takeaway(card, reference="shift_reference")).startswith(
         "Against test, the model loses 23 points of accuracy on rotated"
     )
-    assert gap_chart_takeaway(card, reference="train") == (
+    assert render(gap_chart_takeaway(card, reference="train")) == (
         "Against train, the model loses 8.6 points of accuracy on validation, the largest drop."
     )
     healthy = hand_card(
         {"train": ("train", 0.97), "validation": ("validation", 0.962)},
         vs_train={"validation": Estimate(-0.008, -0.027, 0.012)},
     )
-    assert gap_chart_takeaway(healthy, reference="train") == (
+    assert render(gap_chart_takeaway(healthy, reference="train")) == (
         "No split is clearly worse than train in accuracy; the differences are at most 0.8 points."
     )
     unclear = hand_card(
         {"train": ("train", 0.97), "validation": ("validation", 0.96)},
         vs_train={"validation": Estimate(-0.01, -0.06, 0.04)},
     )
-    assert gap_chart_takeaway(unclear, reference="train").endswith(
+    assert render(gap_chart_takeaway(unclear, reference="train")).endswith(
         "at most 1.0 points, but the interval for validation is too wide to tell."
     )
-    assert gap_chart_takeaway(hand_card({"test": ("test", 0.9)}), reference="train") == (
+    assert render(gap_chart_takeaway(hand_card({"test": ("test", 0.9)}), reference="train")) == (
         "There is no train split, so there is no gap against it to show."
     )
 
@@ -781,7 +817,7 @@ def test_gap_chart_takeaway():
 def test_gap_chart_takeaway_names_its_reference(card):
     """Toggling the reference must change the words, not only the numbers."""
     by_reference = {
-        reference: gap_chart_takeaway(card, metric="accuracy", reference=reference)
+        reference: render(gap_chart_takeaway(card, metric="accuracy", reference=reference))
         for reference in ("validation", "train", "shift_reference")
     }
     assert by_reference["validation"] == (
@@ -790,36 +826,36 @@ def test_gap_chart_takeaway_names_its_reference(card):
     )
     assert by_reference["train"].startswith("Against train, the model loses 44 points")
     assert by_reference["shift_reference"].startswith("Against test, the model loses 31 points")
-    assert gap_chart_takeaway(card, metric="nll", reference="train").startswith(
+    assert render(gap_chart_takeaway(card, metric="nll", reference="train")).startswith(
         "Against train, NLL rises by 1.093 on rotated, the largest rise; field (deployment) rises"
     )
     healthy = hand_card(
         {"train": ("train", 0.97), "val": ("validation", 0.962)},
         vs_validation={"train": Estimate(0.008, -0.012, 0.027)},
     )
-    assert gap_chart_takeaway(healthy, reference="validation").startswith(
+    assert render(gap_chart_takeaway(healthy, reference="validation")).startswith(
         "No split is clearly worse than val (validation) in accuracy"
     )
 
 
-def test_metric_chart_takeaway():
-    text = metric_chart_takeaway(shift_card())
+def test_metric_takeaway():
+    text = render(metric_takeaway(shift_card()))
     assert text == (
         "Accuracy is best on train (99.8%) and worst on rotated (68.4%); validation is 91.2%."
     )
 
 
 def test_verdicts_end_to_end(card):
-    kinds = {v.split: (v.kind, v.severity) for v in card.verdicts()}
+    kinds = {v.split: (v.kind, v.severity) for v in diagnose(card)}
     assert kinds["val"] == ("overfitting", "critical")  # 99% vs 85%
     assert kinds["rotated"] == ("shift", "critical")  # 55% vs 86%
     assert kinds["field"] == ("shift", "warning")  # 79% vs 86%
-    assert card.headline().startswith("Shift: rotated is 31.0 points below test")
+    assert render(headline(card)).startswith("Shift: rotated is 31.0 points below test")
 
 
 def test_verdict_numbers_follow_the_confidence_level(project_splits):
     card = compute_scorecard(project_splits[:2], n_resamples=200, confidence=0.9)
-    assert "(90% CI " in card.verdicts()[0].text
+    assert "(90% CI " in diagnose(card)[0].text
 
 
 # --------------------------------------------------------------------------------------------
@@ -901,11 +937,12 @@ def test_gap_figure(card):
     assert fig.layout.title.text.startswith("Accuracy gap against test")
     assert "95% CI" in fig.layout.title.subtitle.text
     title = fig.layout.xaxis.title.text
-    assert title == "Split minus test (points)<br>← worse · better →"  # the hint on its own line
-    critical = next(t for t in fig.data if t.name == "Clearly worse: critical")
+    # One sign convention with the table and the sentences: positive = worse, for every metric.
+    assert title == "Worse than test by (points)<br>← better · worse →"  # the hint on its own line
+    critical = next(t for t in fig.data if t.name == "Critical gap")
     assert critical.marker.color == BAD
     index = row_of(critical.y, "rotated")
-    assert critical.x[index] == pytest.approx(-31.0)
+    assert critical.x[index] == pytest.approx(31.0)
     assert "95% CI" in critical.customdata[index]
     zero_lines = [s for s in fig.layout.shapes if s.x0 == 0 and s.x1 == 0]
     assert zero_lines
@@ -919,8 +956,8 @@ def test_gap_figure_thresholds_are_legend_entries_not_labels(card):
     fig = gap_figure(card, "accuracy", reference="validation")
     assert not fig.layout.annotations  # nothing printed at the top of the lines to collide
     lines = legend_lines(fig)
-    assert list(lines) == ["warning threshold (-3.0 points)", "critical threshold (-10.0 points)"]
-    assert [line.x0 for line in lines.values()] == [-3.0, -10.0]
+    assert list(lines) == ["warning threshold (+3.0 points)", "critical threshold (+10.0 points)"]
+    assert [line.x0 for line in lines.values()] == [3.0, 10.0]
     assert {line.legend for line in lines.values()} == {"legend2"}  # their own key, at the top
     assert {trace.legend for trace in fig.data} == {None}  # the status key stays the first legend
     nll = legend_lines(gap_figure(card, "nll", reference="validation"))
@@ -944,7 +981,7 @@ def test_gap_heatmap_figure(card):
     row = row_of(heatmap.y, "rotated")
     assert row == 2 and "shifted" in heatmap.y[row]
     assert heatmap.z[row][0] == pytest.approx(1.0)  # 30 points worse: beyond critical, clipped
-    assert heatmap.text[row][0].startswith("-30.0")
+    assert heatmap.text[row][0].startswith("+30.0")  # worse by, as in the table and the text
     assert heatmap.z[0][0] < 0  # train is better than validation
     assert heatmap.zmid == 0 and heatmap.zmin == -1 and heatmap.zmax == 1
 

@@ -1,4 +1,6 @@
-"""Results formatted for people: the tables that the pages, the CLI and the report show."""
+"""Results formatted for people: the tables and card captions the pages, the CLI and the report
+show. One sign convention everywhere: a gap is "worse by", positive when the split is worse than
+its reference, in points for percentages."""
 
 from __future__ import annotations
 
@@ -6,20 +8,47 @@ import numpy as np
 import pandas as pd
 
 from gengap_dash.analysis.scorecard import Scorecard
+from gengap_dash.analysis.scorecard.findings import comparison_reference, pair_finding
+from gengap_dash.findings.words import decimal
 from gengap_dash.metrics.classification import SCORECARD_METRICS, MetricDefinition
 from gengap_dash.stats.bootstrap import Estimate
 
-SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
+SEVERITY_RANK = {"ok": 0, "info": 0, "warning": 1, "critical": 2}
+
+GAP_COLUMN = "Accuracy gap (pts, + = worse)"
+"""The table's gap column: how much worse each split is than its reference, with the reference
+named in the cell."""
+
+CARD_COLORS = {"critical": "red", "warning": "orange", "info": "gray", "ok": "green"}
+"""Card delta colour by the severity of the verdict about the pair (gray: uncertain)."""
 
 
 def accuracy_delta_text(scorecard: Scorecard, split: str) -> str | None:
-    """``"-21.3 pts vs val"``: a split's accuracy against validation (None for validation)."""
-    reference = scorecard.validation or scorecard.train
-    if reference is None or split == reference:
+    """``"21.3 pts worse than test"``: a split's accuracy against its comparison reference
+    (:func:`~gengap_dash.analysis.scorecard.findings.comparison_reference`); None for the train
+    reference."""
+    reference = comparison_reference(scorecard, split)
+    if reference is None:
         return None
-    value = scorecard.split(split).metrics["accuracy"].value
-    base = scorecard.split(reference).metrics["accuracy"].value
-    return f"{100 * (value - base):+.1f} pts vs {reference}"
+    worse = -scorecard.gap_between(split, reference).points("accuracy").value
+    if not np.isfinite(worse):
+        return f"n/a vs {reference}"
+    amount = decimal(abs(worse))
+    if amount == "0.0":
+        return f"level with {reference}"
+    return f"{amount} pts {'worse' if worse > 0 else 'better'} than {reference}"
+
+
+def accuracy_delta_color(scorecard: Scorecard, split: str) -> str:
+    """The card's delta colour: the severity of the verdict about the split and its reference
+    (red critical, orange warning, gray uncertain, green fine); gray without a verdict."""
+    reference = comparison_reference(scorecard, split)
+    finding = None if reference is None else pair_finding(scorecard, split, reference)
+    if finding is None:
+        return "gray"
+    if finding.kind.endswith("_uncertain"):
+        return "gray"
+    return CARD_COLORS.get(finding.severity, "gray")
 
 
 def with_interval(value_text: str, estimate: Estimate, *, unit: str) -> str:
@@ -42,31 +71,32 @@ def format_estimate(definition: MetricDefinition, estimate: Estimate) -> str:
 
 
 def scorecard_table(scorecard: Scorecard) -> pd.DataFrame:
-    """One row per split: n, every metric with its interval, and the accuracy gaps.
-
-    Gaps are signed so that a positive number means "worse than the reference", in points.
-    """
+    """One row per split: n, every metric with its interval, and how much worse its accuracy is
+    than its comparison reference (``GAP_COLUMN``: ``"+21.3 (18.9 to 23.8) vs test"``, positive
+    = worse; ``"reference"`` for the train reference)."""
     rows = []
     for split in scorecard.splits:
         row: dict[str, object] = {"Split": split.name, "Role": split.role, "n": split.n}
         for definition in SCORECARD_METRICS:
             row[definition.label] = format_estimate(definition, split.metrics[definition.name])
-        for label, gaps, reference in (
-            ("Accuracy drop vs train", scorecard.vs_train, scorecard.train),
-            ("Accuracy drop vs validation", scorecard.vs_validation, scorecard.validation),
-        ):
-            if reference is None:
-                continue
-            gap = gaps.get(split.name)
-            row[label] = "reference" if gap is None else _drop_text(gap.points("accuracy"))
+        reference = comparison_reference(scorecard, split.name)
+        if reference is None:
+            row[GAP_COLUMN] = "reference" if len(scorecard.splits) > 1 else ""
+        else:
+            gap = scorecard.gap_between(split.name, reference).points("accuracy")
+            row[GAP_COLUMN] = f"{_worse_text(gap)} vs {reference}"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _drop_text(gap: Estimate) -> str:
-    """A gap in points (other - reference) shown as a drop: positive = worse."""
-    drop = -gap.value
-    text = f"{drop:+.1f} pts"
+def _worse_text(gap: Estimate) -> str:
+    """A gap in points (split - reference) as "worse by": ``"+5.2 (3.9 to 6.6)"``."""
+    worse = -gap.value
+    if not np.isfinite(worse):
+        text = "n/a"
+    else:
+        text = decimal(worse)
+        text = text if text.startswith("-") or text == "0.0" else f"+{text}"
     if np.isfinite(gap.low) and np.isfinite(gap.high):
-        text += f" ({-gap.high:+.1f} to {-gap.low:+.1f})"
+        text += f" ({decimal(-gap.high)} to {decimal(-gap.low)})"
     return text

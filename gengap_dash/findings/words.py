@@ -125,3 +125,17 @@ def relative(fraction: float | None) -> str:
 def capital(text: str) -> str:
     """The sentence's first letter in upper case (``"validation loss" -> "Validation loss"``)."""
     return text[:1].upper() + text[1:]
+
+
+def decimal(value: float | None, *, digits: int = 1) -> str:
+    """A number with fixed decimals and no negative zero: ``8.63 -> "8.6"``, ``-0.04 ->
+    "0.0"``; ``"n/a"`` when not finite."""
+    if not _finite(value):
+        return "n/a"
+    text = f"{float(value):.{digits}f}"
+    return f"{0.0:.{digits}f}" if float(text) == 0.0 else text
+
+
+def confidence_label(confidence: float) -> str:
+    """``0.95 -> "95% CI"``."""
+    return f"{100 * confidence:g}% CI"

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from gengap_dash.analysis.scorecard import GAP_THRESHOLDS, GapAssessment, GapReference, Scorecard
+from gengap_dash.analysis.scorecard import (
+    GAP_THRESHOLDS,
+    VERDICT_METRIC,
+    GapAssessment,
+    GapReference,
+    Scorecard,
+    scorecard_findings,
+)
 from gengap_dash.metrics.classification import SCORECARD_METRICS, MetricDefinition, get_metric
 from gengap_dash.plots.style import BAD, GOOD, NEUTRAL, apply_layout, split_colors
 from gengap_dash.stats.bootstrap import Estimate
@@ -23,10 +30,10 @@ _MUTED = "#5c677d"  # secondary text: subtitles, roles under split names
 
 _STATUS_GROUPS: tuple[tuple[str, str, str], ...] = (
     # (group key, legend name, colour)
-    ("critical", "Clearly worse: critical", BAD),
-    ("warning", "Clearly worse: warning", WARNING_COLOR),
+    ("critical", "Critical gap", BAD),
+    ("warning", "Gap past the warning line", WARNING_COLOR),
     ("uncertain", "Uncertain: interval too wide", UNCERTAIN_COLOR),
-    ("fine", "No clear problem", NEUTRAL),
+    ("fine", "No clear gap", NEUTRAL),
 )
 
 
@@ -144,11 +151,16 @@ def gap_figure(
     reference: GapReference = "validation",
     colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """The gap of every split against a reference split, with intervals, coloured by severity.
+    """How much worse every split is than a reference split, with intervals, coloured by the
+    verdicts.
 
-    Bars show ``split - reference`` in display units (percentage points for percentages); the
-    axis title says which side is worse (on a line of its own); dotted lines mark the warning
-    and critical thresholds, named with their values in a key under the title.
+    Bars show the "worse by" amount in display units (percentage points for percentages),
+    positive when the split is worse whatever the metric's direction: the sign convention of the
+    table and the sentences. The axis title says so (on a line of its own); dotted lines mark the
+    warning and critical thresholds, named with their values in a key under the title. A bar whose
+    pair of splits has a verdict (train and validation; a shifted split and the shift reference)
+    takes the verdict's colour, so the chart never calls a pair fine that the verdict calls a
+    problem.
 
     Args:
         scorecard: the computed scorecard.
@@ -173,10 +185,11 @@ def gap_figure(
     labels = [_tick_label(split.name, split.role) for split in order]
     groups: dict[str, list[int]] = {key: [] for key, _, _ in _STATUS_GROUPS}
     assessments: list[GapAssessment] = []
+    verdicts = _verdict_groups(scorecard, reference_name) if metric == VERDICT_METRIC else {}
     for index, split in enumerate(order):
         assessment = gaps[split.name].assess(metric)
         assessments.append(assessment)
-        groups[_group(assessment)].append(index)
+        groups[verdicts.get(split.name, _group(assessment))].append(index)
     fig = go.Figure()
     for key, name, color in _STATUS_GROUPS:
         members = groups[key]
@@ -185,13 +198,13 @@ def gap_figure(
         values, lows, highs, hovers = [], [], [], []
         for index in members:
             split = order[index]
-            gap = gaps[split.name].display(metric)
+            gap = assessments[index].worse_by
             values.append(gap.value)
             lows.append(_nonnegative(gap.value - gap.low))
             highs.append(_nonnegative(gap.high - gap.value))
             hovers.append(
                 f"<b>{split.name}</b> ({split.role})<br>"
-                f"{definition.label} gap vs {reference_name}: {_signed(definition, gap.value)}"
+                f"worse than {reference_name} by {_signed(definition, gap.value)}"
                 f"{' ' + unit if unit else ''}<br>"
                 f"{ci}: {_signed(definition, gap.low)} to {_signed(definition, gap.high)}<br>"
                 f"{split.name} {definition.format_value(split.metrics[metric].value)} vs "
@@ -226,7 +239,7 @@ def gap_figure(
         )
     fig.add_vline(x=0, line={"color": "#1d2433", "width": 1.5})
     threshold = GAP_THRESHOLDS[metric]
-    sign = -1.0 if definition.higher_is_better else 1.0
+    sign = 1.0
     for rank, (level, text) in enumerate(
         ((threshold.warning, "warning"), (threshold.critical, "critical"))
     ):
@@ -242,13 +255,13 @@ def gap_figure(
             legend="legend2",
             legendrank=rank,
         )
-    arrows = "← worse · better →" if definition.higher_is_better else "← better · worse →"
+    arrows = "← better · worse →"
     height = _height(len(order)) + _EXTRA_TOP + _EXTRA_BOTTOM
     apply_layout(
         fig,
         title=title,
         # The direction hint on a line of its own, so that a narrow chart does not cut it off.
-        x_title=f"Split minus {reference_name} ({unit or 'difference'})<br>{arrows}",
+        x_title=f"Worse than {reference_name} by ({unit or 'difference'})<br>{arrows}",
         height=height,
     )
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
@@ -290,17 +303,17 @@ def gap_heatmap_figure(
         row_z, row_text, row_hover = [], [], []
         for definition in metrics:
             assessment = gaps[split.name].assess(definition.name)
-            gap = gaps[split.name].display(definition.name)
             critical = GAP_THRESHOLDS[definition.name].critical
             worse = assessment.worse_by.value
             row_z.append(float(np.clip(worse / critical, -1, 1)) if np.isfinite(worse) else None)
             mark = " ●" if assessment.status == "worse" else ""
-            row_text.append(f"{_signed(definition, gap.value)}{mark}")
+            shown = assessment.worse_by
+            row_text.append(f"{_signed(definition, shown.value)}{mark}")
             unit = definition.change_unit
             row_hover.append(
-                f"<b>{split.name}</b> vs {reference_name}<br>{definition.label}: "
-                f"{_signed(definition, gap.value)}{' ' + unit if unit else ''}<br>"
-                f"{ci}: {_signed(definition, gap.low)} to {_signed(definition, gap.high)}<br>"
+                f"<b>{split.name}</b> vs {reference_name}<br>{definition.label}: worse by "
+                f"{_signed(definition, shown.value)}{' ' + unit if unit else ''}<br>"
+                f"{ci}: {_signed(definition, shown.low)} to {_signed(definition, shown.high)}<br>"
                 f"{_status_words(assessment)}"
             )
         z.append(row_z)
@@ -330,7 +343,7 @@ def gap_heatmap_figure(
     )
     apply_layout(
         fig,
-        title=f"{title}: split minus {reference_name} (● clearly worse)",
+        title=f"{title}: how much worse than {reference_name} (● clearly worse)",
         x_title="Metric (points for %, nats for NLL)",
         y_title="Split",
         height=_height(len(order)),
@@ -343,6 +356,26 @@ def gap_heatmap_figure(
 # --------------------------------------------------------------------------------------------
 # Helpers (presentation only)
 # --------------------------------------------------------------------------------------------
+
+
+def _verdict_groups(scorecard: Scorecard, reference_name: str) -> dict[str, str]:
+    """Split name -> colour group of the verdict about the pair (split, ``reference_name``),
+    for the splits whose pair with the reference has a verdict."""
+    groups: dict[str, str] = {}
+    for finding in scorecard_findings(scorecard):
+        if finding.reference is None or finding.split is None:
+            continue
+        pair = {finding.split, finding.reference}
+        if reference_name not in pair or len(pair) != 2:
+            continue
+        (other,) = pair - {reference_name}
+        if finding.kind.endswith("_uncertain"):
+            groups[other] = "uncertain"
+        elif finding.severity in ("critical", "warning"):
+            groups[other] = finding.severity
+        else:
+            groups[other] = "fine"
+    return groups
 
 
 def _group(assessment: GapAssessment) -> str:

@@ -8,11 +8,13 @@ from disk instead of recomputing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
 from gengap_dash.analysis.scorecard import Scorecard
+from gengap_dash.findings import Finding, render
 from gengap_dash.views.registry import compute, get_view, result_cache, result_key
 from gengap_dash.workspace import Workspace
 
@@ -41,3 +43,17 @@ def scorecard_for(workspace: Workspace, *, n_resamples: int = 1000, seed: int = 
     """The workspace's scorecard, computed once per project version and options."""
     view = get_view("scorecard")
     return view_result("scorecard", workspace, view.Options(n_resamples=n_resamples, seed=seed))
+
+
+@dataclass(frozen=True)
+class Said:
+    """A finding with its sentence, for ``ui.layout.verdict_list``."""
+
+    severity: str
+    text: str
+    kind: str
+
+
+def said(findings: list[Finding]) -> list[Said]:
+    """The findings with their sentences (rendered once, by ``gengap_dash.findings``)."""
+    return [Said(finding.severity, render(finding), finding.kind) for finding in findings]
