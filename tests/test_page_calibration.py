@@ -13,12 +13,11 @@ import yaml
 from conftest import edit_yaml
 from streamlit.testing.v1 import AppTest
 
-from gengap_dash.analysis.calibration import (
-    calibration_by_cohort,
-    calibration_report,
+from gengap_dash.analysis.calibration.cohorts import calibration_by_cohort
+from gengap_dash.analysis.calibration.report import calibration_report, top_label
+from gengap_dash.analysis.calibration.temperature import (
     fit_temperature,
     temperature_scaling_comparison,
-    top_label,
 )
 from gengap_dash.analysis.calibration.selective import risk_coverage_curve, selective_sentence
 from gengap_dash.data.predictions import to_export_frame

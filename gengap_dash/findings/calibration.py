@@ -9,6 +9,15 @@ from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import sentence
 from gengap_dash.findings.words import interval, join_names, percent, points
 
+GAIN_VERDICT_LABELS = {
+    "fit split": "fitted here",
+    "holds": "gain holds",
+    "partial": "gain holds partly",
+    "none": "no clear change",
+    "worse": "worse after scaling",
+}
+"""Short labels of the temperature-scaling verdicts, for tables and hovers."""
+
 _RECALIBRATION_NAMES = {"histogram": "histogram binning", "isotonic": "isotonic regression"}
 
 

@@ -19,6 +19,7 @@ from gengap_dash.analysis.calibration.report import (
     ReliabilityBins,
 )
 from gengap_dash.analysis.calibration.temperature import TemperatureComparison
+from gengap_dash.findings.calibration import GAIN_VERDICT_LABELS
 from gengap_dash.plots.style import NEUTRAL, apply_layout, split_colors
 from gengap_dash.stats.bootstrap import Estimate
 
@@ -348,7 +349,8 @@ def temperature_comparison_chart(
                 name=label,
                 color=colors[split],
                 notes=[
-                    f"{split}, {label}<br>temperature-scaling gain: {comparison.verdicts[split]}"
+                    f"{split}, {label}<br>temperature scaling: "
+                    f"{GAIN_VERDICT_LABELS[comparison.verdicts[split]]}"
                 ],
                 symbol=symbol,
                 show_legend=position == 0,

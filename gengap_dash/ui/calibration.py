@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from gengap_dash.analysis.calibration.cohorts import CohortCalibration
+from gengap_dash.analysis.calibration.findings import headline_finding, temperature_findings
 from gengap_dash.analysis.calibration.report import (
     METRIC_LABELS,
     METRIC_UNITS,
@@ -31,6 +32,9 @@ from gengap_dash.analysis.calibration.selective import (
     selective_sentence,
 )
 from gengap_dash.analysis.calibration.temperature import TemperatureComparison
+from gengap_dash.findings.calibration import GAIN_VERDICT_LABELS
+from gengap_dash.findings.model import worst
+from gengap_dash.findings.render import render
 from gengap_dash.findings.tables import with_interval
 from gengap_dash.plots.calibration import reliability_diagram
 from gengap_dash.project.errors import ProjectError
@@ -49,14 +53,6 @@ N_RESAMPLES = 1000
 
 SEED = 0
 """Bootstrap seed (as ``gengap calibration`` and ``gengap summary``)."""
-
-WELL_CALIBRATED_ECE = 0.03
-"""Below this ECE (3%) on the worst split shown the model counts as well calibrated: the
-headline is green. Documented in docs/calibration.md ("The page")."""
-
-POORLY_CALIBRATED_ECE = 0.10
-"""From this ECE (10%) on the worst split shown the model counts as poorly calibrated: the
-headline is red; in between it is amber."""
 
 TABS = ("Overview", "Reliability", "Temperature scaling", "Cohorts", "Selective prediction")
 """The page's tabs, under the controls and the headline (the labels are stable: a tab keeps
@@ -226,23 +222,23 @@ def show_table(frame: pd.DataFrame, *, pinned: str, max_rows: int = 12) -> None:
     )
 
 
-def _direction_of_temperature(temperature: float) -> str:
-    if temperature > 1.05:
-        return "model was overconfident"
-    if temperature < 0.95:
-        return "model was underconfident"
-    return "already about right"
+_TEMPERATURE_MEANING = {
+    "overconfident": "model was overconfident",
+    "underconfident": "model was underconfident",
+    "about right": "already about right",
+}
 
 
 def temperature_cards(comparison: TemperatureComparison) -> None:
     """The fitted temperature and its effect on the fit split, then T explained in words."""
     fit = comparison.temperature
     split = comparison.fit_split
+    fit_finding = temperature_findings(comparison)[0]  # calibration.temperature_fit
     before, after = comparison.before[split], comparison.after[split]
     temperature, nll, ece = st.columns(3)
     temperature.metric(
         "Fitted temperature T", f"{fit.temperature:.3g}", border=True, delta_color="off",
-        delta=_direction_of_temperature(fit.temperature), delta_arrow="off",
+        delta=_TEMPERATURE_MEANING[fit_finding.facts["meaning"]], delta_arrow="off",
         help=f"Minimises the NLL on {split} ({fit.n_samples:,} samples). T > 1: the model was "
         "overconfident; T < 1: underconfident; T = 1: already right.",
     )  # fmt: skip
@@ -256,7 +252,7 @@ def temperature_cards(comparison: TemperatureComparison) -> None:
         f"{100 * (after.ece.value - before.ece.value):+.1f} pts from "
         f"{format_value('ece', before.ece.value)}", delta_color="inverse", border=True,
     )  # fmt: skip
-    st.markdown(f"**{_escape_markdown(comparison.explanation)}**")
+    st.markdown(f"**{_escape_markdown(render(fit_finding))}**")
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,17 +431,6 @@ def _bin_range(lower: float, upper: float) -> str:
     return f"{100 * lower:.{decimals}f}–{100 * upper:.{decimals}f}%"
 
 
-def _direction(over: Estimate) -> str:
-    """Over- or underconfident, judged by the interval of mean confidence − accuracy."""
-    if np.isfinite(over.low) and over.low > 0:
-        return "overconfident"
-    if np.isfinite(over.high) and over.high < 0:
-        return "underconfident"
-    if not np.isfinite(over.low):
-        return "overconfident" if over.value > 0 else "underconfident"
-    return "about right"
-
-
 def _held_out(reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]) -> list[str]:
     """The splits to compare, without train when there are others (train is trivially
     calibrated)."""
@@ -461,71 +446,10 @@ def _held_out(reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str
 def headline(
     reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]
 ) -> tuple[str, str]:
-    """The page's verdict: the worst-calibrated split and the direction; and its severity."""
-    worst = max(reports, key=lambda split: reports[split].ece.value)
-    summary = reports[worst]
-    ece, over = summary.ece, summary.overconfidence
-    severity = (
-        "ok"
-        if ece.value < WELL_CALIBRATED_ECE
-        else "warning"
-        if ece.value < POORLY_CALIBRATED_ECE
-        else "critical"
-    )
-    directions = [_direction(reports[split].overconfidence) for split in reports]
-    counts = {kind: directions.count(kind) for kind in ("overconfident", "underconfident")}
-    where = f"the {len(reports)} splits shown" if len(reports) > 1 else "the split shown"
-    if severity == "ok":
-        text = (
-            f"The model is well calibrated on {where}: the largest ECE is "
-            f"{format_estimate('ece', ece)}, on {worst}."
-        )
-    else:
-        text = f"{worst} is the worst-calibrated split shown: ECE {format_estimate('ece', ece)}."
-    direction = _direction(over)
-    gap = f"{abs(100 * over.value):.1f} points"
-    confidence = f"{100 * summary.mean_confidence.value:.1f}%"
-    accuracy = f"{100 * summary.accuracy.value:.1f}%"
-    if direction == "overconfident":
-        text += (
-            f" The model is overconfident there: its mean confidence ({confidence}) is {gap} "
-            f"above its accuracy ({accuracy})."
-        )
-    elif direction == "underconfident":
-        text += (
-            f" The model is underconfident there: its mean confidence ({confidence}) is {gap} "
-            f"below its accuracy ({accuracy})."
-        )
-    else:
-        text += (
-            f" On average its confidence ({confidence}) matches its accuracy ({accuracy}) "
-            "within the noise, so the error comes from individual confidence ranges."
-        )
-    reference = next(
-        (s for role in ("validation", "test") for s in reports if roles.get(s) == role), None
-    )
-    if reference is not None and reference != worst and severity != "ok":
-        text += f" On {reference}, ECE is {format_estimate('ece', reports[reference].ece)}."
-    if len(reports) > 1:
-        text += " " + _directions_sentence(counts, len(reports))
-    return text, severity
-
-
-def _directions_sentence(counts: Mapping[str, int], total: int) -> str:
-    over, under = counts["overconfident"], counts["underconfident"]
-    if over == total:
-        return f"It is overconfident on every split shown ({total})."
-    if under == total:
-        return f"It is underconfident on every split shown ({total})."
-    if over + under == 0:
-        return "On every split shown its confidence matches its accuracy within the noise."
-    parts = [f"overconfident on {over}"] if over else []
-    parts += [f"underconfident on {under}"] if under else []
-    rest = total - over - under
-    sentence = f"Of the {total} splits shown, it is " + " and ".join(parts)
-    if rest:
-        sentence += f"; on {rest} its confidence matches its accuracy within the noise"
-    return sentence + "."
+    """The page's verdict (``calibration.headline``, decided in
+    ``gengap_dash.analysis.calibration.findings``) and its severity."""
+    finding = headline_finding(reports, roles)
+    return render(finding), finding.severity
 
 
 def metrics_takeaway(reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]) -> str:
@@ -596,14 +520,6 @@ def reliability_takeaway(
     return text
 
 
-_VERDICT_TEXT = {
-    "fit split": "fitted here",
-    "holds": "gain holds",
-    "does not hold": "gain does not hold",
-    "worse": "worse after scaling",
-}
-
-
 def temperature_table(comparison: TemperatureComparison) -> pd.DataFrame:
     """One row per split: ECE and NLL before and after scaling, the recalibration, the verdict."""
     temperature = f"{comparison.temperature.temperature:.3g}"
@@ -623,16 +539,19 @@ def temperature_table(comparison: TemperatureComparison) -> pd.DataFrame:
                 f"ECE after {method}": format_estimate("ece", comparison.recalibrated[split].ece),
                 "NLL before": format_value("nll", before.nll.value),
                 "NLL after": format_value("nll", after.nll.value),
-                "Verdict": _VERDICT_TEXT[comparison.verdicts[split]],
+                "Verdict": GAIN_VERDICT_LABELS[comparison.verdicts[split]],
             }
         )
     return pd.DataFrame(rows)
 
 
 def gain_severity(comparison: TemperatureComparison) -> str:
-    """``ok`` when the gain holds on every compared split, else ``warning``."""
-    verdicts = [v for s, v in comparison.verdicts.items() if s != comparison.fit_split]
-    return "ok" if all(v == "holds" for v in verdicts) else "warning"
+    """The most severe of the transfer findings: ``ok`` when the gain holds on every compared
+    split, ``info`` when it holds partly or makes no clear difference, ``warning`` when a split
+    gets worse."""
+    transfer = [f for f in temperature_findings(comparison) if f.kind.endswith("_transfer")]
+    most = worst(transfer)
+    return most.severity if most is not None else "ok"
 
 
 def default_diagram_splits(
