@@ -429,6 +429,7 @@ class Workspace:
                 self.spec.predictions,
                 split_names=self.split_names,
                 n_classes=len(self.spec.classes) if self.spec.classes else None,
+                classes=self.spec.classes,
             )
             self.embedding_note = (
                 "This project brings its own predictions, which carry no embeddings: the "
