@@ -36,8 +36,9 @@ _TOP_KEYS = {
     "splits": "the data splits (mapping)",
     "training_logs": "training logs for the learning curves (optional)",
     "inference": "inference settings (mapping, optional)",
+    "pairs": "which clean sample each shifted sample was made from (mapping, optional)",
 }
-_MODEL_KEYS = ("factory", "kwargs", "weights", "embedding_layer", "torchscript")
+_MODEL_KEYS = ("factory", "kwargs", "weights", "embedding_layer", "torchscript", "gradcam_layer")
 _INPUT_KEYS = ("kind", "column", "image_shape", "features", "transform")
 _SPLIT_KEYS = ("path", "role")
 _LOG_KEYS = ("runs", "metric_names", "train_sizes", "checkpoint_epoch")
@@ -53,6 +54,7 @@ class ModelSpec:
     weights: Path | None = None
     embedding_layer: str | None = None
     torchscript: Path | None = None
+    gradcam_layer: str | None = None
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """The model section as plain data (paths excluded: the weights are hashed by content)."""
@@ -106,6 +108,15 @@ class InferenceSpec:
 
 
 @dataclass(frozen=True)
+class PairsSpec:
+    """Shifted samples paired with the clean sample each was made from: ``column`` holds, in a
+    shifted split, the sample id (the ``id`` column) of its source in split ``split``."""
+
+    column: str
+    split: str
+
+
+@dataclass(frozen=True)
 class ProjectSpec:
     """A validated project file."""
 
@@ -123,6 +134,7 @@ class ProjectSpec:
     time_column: str | None = None
     training_logs: TrainingLogsSpec | None = None
     inference: InferenceSpec = field(default_factory=InferenceSpec)
+    pairs: PairsSpec | None = None
 
     @property
     def directory(self) -> Path:
@@ -233,7 +245,26 @@ def parse_project(raw: Any, *, path: Path) -> ProjectSpec:
         if "training_logs" in raw
         else None,
         inference=_inference(raw.get("inference"), where),
+        pairs=_pairs(raw["pairs"], where, raw) if "pairs" in raw else None,
     )
+
+
+def _pairs(raw: Any, where: str, top: dict[str, Any]) -> PairsSpec:
+    raw = _mapping(raw, "pairs", where, ("column", "split"))
+    column = _text(raw, "column", where, required=True, prefix="pairs.")
+    split = _text(raw, "split", where, required=True, prefix="pairs.")
+    names = [str(name) for name in (top.get("splits") or {})]
+    if split not in names:
+        raise ProjectError(
+            f"{where}: pairs.split is {quote(split)}; expected one of the splits "
+            f"({', '.join(names)})."
+        )
+    if not top.get("id"):
+        raise ProjectError(
+            f"{where}: pairs needs the `id` column: pairs.column holds the id of each shifted "
+            "sample's source."
+        )
+    return PairsSpec(column=column or "", split=split or "")
 
 
 def _model(raw: Any, where: str, base: Path) -> ModelSpec:
@@ -247,6 +278,7 @@ def _model(raw: Any, where: str, base: Path) -> ModelSpec:
         return ModelSpec(
             torchscript=_path(raw, "torchscript", where, base, prefix="model."),
             embedding_layer=_text(raw, "embedding_layer", where, prefix="model."),
+            gradcam_layer=_text(raw, "gradcam_layer", where, prefix="model."),
         )
     factory = _text(raw, "factory", where, required=True, prefix="model.")
     if ":" not in factory:
@@ -271,6 +303,7 @@ def _model(raw: Any, where: str, base: Path) -> ModelSpec:
         kwargs=kwargs,
         weights=weights,
         embedding_layer=_text(raw, "embedding_layer", where, prefix="model."),
+        gradcam_layer=_text(raw, "gradcam_layer", where, prefix="model."),
     )
 
 
