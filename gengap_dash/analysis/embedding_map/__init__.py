@@ -1,0 +1,183 @@
+"""A 2-D map of the embeddings of every split (pure functions; no caching, no I/O).
+
+UMAP (umap-learn) is fitted on a stratified sample of at most :data:`DEFAULT_FIT_SAMPLES`
+points (every split represented, in proportion to its size with at least
+:data:`MIN_PER_SPLIT` points where it has them); the other points are placed with
+``transform``. Parameters (documented in docs/feature-space.md): ``n_neighbors=15``,
+``min_dist=0.1``, Euclidean metric on the raw embeddings, ``random_state=seed`` (a fixed seed
+makes UMAP single-threaded and reproducible). :func:`pca_map` is the instant fallback shown
+while UMAP is computed: a 2-D PCA fitted the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+DEFAULT_FIT_SAMPLES = 20_000
+MIN_PER_SPLIT = 200
+DEFAULT_NEIGHBORS = 15
+DEFAULT_MIN_DIST = 0.1
+
+Method = Literal["umap", "pca"]
+
+
+@dataclass(frozen=True)
+class EmbeddingMap:
+    """Map coordinates of every sample.
+
+    Attributes:
+        method: ``"umap"`` or ``"pca"``.
+        coordinates: ``(n, 2)`` float32, the splits' rows concatenated in project order.
+        splits: the split names, in order; offsets: ``(len(splits) + 1,)`` row offsets.
+        fitted: ``(n,)`` bool, whether the row was in the fitting sample.
+        parameters: what produced it (``n_neighbors``, ``min_dist``, ``fit_samples``, ``seed``).
+        separation: per split, the distance of its median point from the reference's median
+            point, in units of the reference's median spread (0: same place).
+        reference: the split separation is measured from.
+    """
+
+    method: str
+    coordinates: np.ndarray
+    splits: tuple[str, ...]
+    offsets: np.ndarray
+    fitted: np.ndarray
+    parameters: dict = field(default_factory=dict)
+    separation: dict = field(default_factory=dict)
+    reference: str = ""
+
+    def rows(self, split: str) -> slice:
+        i = self.splits.index(split)
+        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+
+    def split_of_rows(self) -> np.ndarray:
+        """``(n,)`` split index of every row."""
+        return np.repeat(np.arange(len(self.splits)), np.diff(self.offsets))
+
+
+def stratified_sample(
+    sizes: list[int], *, total: int = DEFAULT_FIT_SAMPLES, seed: int = 0
+) -> list[np.ndarray]:
+    """Row indices to fit on, per split: proportional to size, at least
+    :data:`MIN_PER_SPLIT` (or the whole split), at most ``total`` in all (about)."""
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    if n <= total:
+        return [np.arange(size) for size in sizes]
+    chosen = []
+    for size in sizes:
+        want = min(size, max(MIN_PER_SPLIT, round(total * size / n)))
+        chosen.append(np.sort(rng.choice(size, want, replace=False)))
+    return chosen
+
+
+def _check(embeddings: dict[str, np.ndarray]) -> None:
+    widths = {name: e.shape[1] if e.ndim == 2 else -1 for name, e in embeddings.items()}
+    if not embeddings:
+        raise ValueError("Expected embeddings of at least one split, but got none.")
+    if len(set(widths.values())) > 1 or -1 in widths.values():
+        listed = ", ".join(f"{name}: {width}" for name, width in widths.items())
+        raise ValueError(f"Expected 2-D embeddings of one width in every split, but got {listed}.")
+    for name, e in embeddings.items():
+        if not np.isfinite(e).all():
+            raise ValueError(
+                f"Expected finite embeddings, but split {name!r} holds NaN or infinity."
+            )
+
+
+def fit_map(
+    embeddings: dict[str, np.ndarray],
+    *,
+    method: Method = "umap",
+    fit_samples: int = DEFAULT_FIT_SAMPLES,
+    n_neighbors: int = DEFAULT_NEIGHBORS,
+    min_dist: float = DEFAULT_MIN_DIST,
+    seed: int = 0,
+    reference: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> EmbeddingMap:
+    """The 2-D map of ``embeddings`` (split name -> ``(n_i, d)``, in project order).
+
+    Raises:
+        ValueError: for splits of different widths or non-finite embeddings, or an unknown
+            ``method``.
+    """
+    if method not in ("umap", "pca"):
+        raise ValueError(f"Expected `method` to be 'umap' or 'pca', but got {method!r}.")
+    _check(embeddings)
+    names = list(embeddings)
+    arrays = [np.asarray(embeddings[name], dtype=np.float32) for name in names]
+    sizes = [a.shape[0] for a in arrays]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    picks = stratified_sample(sizes, total=fit_samples, seed=seed)
+    fit_rows = np.vstack([a[p] for a, p in zip(arrays, picks, strict=True)])
+    fitted = np.zeros(offsets[-1], dtype=bool)
+    for start, pick in zip(offsets[:-1], picks, strict=True):
+        fitted[start + pick] = True
+    everything = np.vstack(arrays)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        model = PCA(n_components=2, random_state=seed).fit(fit_rows)
+        coordinates = model.transform(everything)
+        parameters = {"fit_samples": int(fit_rows.shape[0]), "seed": seed}
+    else:
+        import warnings
+
+        import umap
+
+        if progress:
+            progress(f"Fitting UMAP on {fit_rows.shape[0]:,} points")
+        with warnings.catch_warnings():  # "n_jobs overridden by setting random_state"
+            warnings.simplefilter("ignore", UserWarning)
+            model = umap.UMAP(
+                n_neighbors=min(n_neighbors, fit_rows.shape[0] - 1),
+                min_dist=min_dist,
+                random_state=seed,
+                n_components=2,
+            ).fit(fit_rows)
+        coordinates = np.empty((everything.shape[0], 2), dtype=np.float32)
+        coordinates[fitted] = model.embedding_
+        rest = ~fitted
+        if rest.any():
+            if progress:
+                progress(f"Placing the other {int(rest.sum()):,} points")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                coordinates[rest] = model.transform(everything[rest])
+        parameters = {
+            "n_neighbors": int(n_neighbors),
+            "min_dist": float(min_dist),
+            "fit_samples": int(fit_rows.shape[0]),
+            "seed": seed,
+        }
+    coordinates = np.asarray(coordinates, dtype=np.float32)
+    reference = reference if reference in names else names[0]
+    result = EmbeddingMap(
+        method=method,
+        coordinates=coordinates,
+        splits=tuple(names),
+        offsets=offsets,
+        fitted=fitted,
+        parameters=parameters,
+        reference=reference,
+    )
+    return EmbeddingMap(**{**result.__dict__, "separation": map_separation(result, reference)})
+
+
+def map_separation(embedding_map: EmbeddingMap, reference: str) -> dict[str, float]:
+    """Per split: distance of its median point from the reference's median point, divided by
+    the reference's median distance to its own median point."""
+    points = embedding_map.coordinates
+    ref = points[embedding_map.rows(reference)].astype(np.float64)
+    centre = np.median(ref, axis=0)
+    spread = float(np.median(np.linalg.norm(ref - centre, axis=1))) or 1.0
+    return {
+        name: float(
+            np.linalg.norm(np.median(points[embedding_map.rows(name)], axis=0) - centre) / spread
+        )
+        for name in embedding_map.splits
+    }
