@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,11 +36,38 @@ def register(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--out", required=True, type=Path, help="output .html file")
     report.set_defaults(handler=run_report)
 
-    serve = commands.add_parser("serve", help="start the dashboard on this project")
-    serve.add_argument("project", type=Path, help="path to project.yaml")
+    serve = commands.add_parser(
+        "serve",
+        help="start the dashboard on a project (or every project under --projects-dir)",
+        description="Serve the dashboard. Viewers can open only the served projects: PROJECT's "
+        "folder, or the projects under --projects-dir.",
+    )
+    serve.add_argument(
+        "project", type=Path, nargs="?", default=None, help="path to project.yaml (or its folder)"
+    )
+    serve.add_argument(
+        "--projects-dir",
+        type=Path,
+        default=None,
+        help="a folder whose project files (project.yaml) are all served and listed",
+    )
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument(
         "--address", default="127.0.0.1", help="address to bind (default: localhost only)"
+    )
+    serve.add_argument(
+        "--allow-factory-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="an installed module a project may name as model.factory (repeatable; adds to "
+        "$GENGAP_FACTORY_MODULES)",
+    )
+    serve.add_argument(
+        "--allow-any-project-path",
+        action="store_true",
+        help="UNSAFE on a shared server: let viewers open any project file on this machine "
+        "(for single-user local use only)",
     )
     serve.set_defaults(handler=run_serve)
 
@@ -183,12 +212,36 @@ def run_report(arguments: argparse.Namespace) -> int:
 
 
 def run_serve(arguments: argparse.Namespace) -> int:
+    """Start Streamlit on the served projects; SIGTERM or Ctrl-C stops it (the signal is
+    forwarded to the server process, which is waited for)."""
     from gengap_dash.project.spec import load_project
 
-    spec = load_project(arguments.project)  # fail fast, with exit 2, on a bad project
+    if arguments.project is None and arguments.projects_dir is None:
+        raise ProjectError("Give a project file, or --projects-dir with a folder of projects.")
+    script_arguments: list[str] = []
+    if arguments.project is not None:
+        spec = load_project(arguments.project)  # fail fast, with exit 2, on a bad project
+        script_arguments += ["--project", str(spec.path)]
+    if arguments.projects_dir is not None:
+        if not arguments.projects_dir.is_dir():
+            raise ProjectError(f"--projects-dir {arguments.projects_dir}: not a folder.")
+        script_arguments += ["--projects-dir", str(arguments.projects_dir.resolve())]
+    if arguments.allow_any_project_path:
+        script_arguments.append("--allow-any-project-path")
+        print(
+            "warning: --allow-any-project-path lets every viewer open any project file on this "
+            "machine, and run its model code; use it only on a server you alone can reach.",
+            file=sys.stderr,
+        )
     app = Path(__file__).resolve().parents[2] / "app.py"
     if not app.is_file():
         raise ProjectError(f"The dashboard's app.py was not found at {app}.")
+    environment = dict(os.environ)
+    if arguments.allow_factory_module:
+        current = environment.get("GENGAP_FACTORY_MODULES", "")
+        environment["GENGAP_FACTORY_MODULES"] = ",".join(
+            [name for name in current.split(",") if name.strip()] + arguments.allow_factory_module
+        )
     command = [
         sys.executable,
         "-m",
@@ -199,11 +252,45 @@ def run_serve(arguments: argparse.Namespace) -> int:
         f"--server.address={arguments.address}",
         "--server.headless=true",
         "--browser.gatherUsageStats=false",
+        "--client.showErrorDetails=none",
         "--",
-        "--project",
-        str(spec.path),
+        *script_arguments,
     ]
-    return subprocess.call(command)
+    return run_until_signalled(command, env=environment, cwd=app.parent)
+
+
+def run_until_signalled(
+    command: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> int:
+    """Run ``command`` as a child, forwarding SIGTERM, SIGINT and SIGHUP to it, and wait for it.
+
+    Returns:
+        The child's exit code (128 + the signal's number when a signal killed it).
+    """
+    child = subprocess.Popen(command, env=env, cwd=cwd)
+    received: list[int] = []
+
+    def forward(number: int, frame: object) -> None:
+        received.append(number)
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM if number == signal.SIGHUP else number)
+
+    handled = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+    previous = {number: signal.signal(number, forward) for number in handled}
+    try:
+        while True:
+            try:
+                code = child.wait(timeout=30 if received else None)
+                break
+            except subprocess.TimeoutExpired:  # asked to stop, still running after 30 s
+                child.kill()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return 128 - code if code < 0 else code
 
 
 def _project_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,9 +1,11 @@
 """Bounded YAML reading: a project file cannot exhaust the server's memory or time.
 
-A project file is small, hand-written data. Reading one is bounded three ways before anything
-walks the document: its size (:data:`MAX_PROJECT_BYTES`), no aliases (the "billion laughs"
-expansion needs them; an anchor alone is harmless), and the nesting depth
-(:data:`MAX_NESTING`). Values quoted in messages go through :func:`quote`, which truncates them.
+A project file is small, hand-written data. Reading one is bounded before anything walks the
+document: its size (:data:`MAX_PROJECT_BYTES`), no aliases (the "billion laughs" expansion needs
+them; an anchor alone is harmless), the nesting depth (:data:`MAX_NESTING`) and the number of
+values (:data:`MAX_NODES`), checked on the parser's event stream (libyaml where installed, so
+in linear time; PyYAML's pure-Python scanner is quadratic in the nesting depth). Values
+quoted in messages go through :func:`quote`, which truncates them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 
 from gengap_dash.project.errors import ProjectError
 
 MAX_PROJECT_BYTES = 256 * 1024
 MAX_NESTING = 32
+MAX_NODES = 50_000
 
 _QUOTE = reprlib.Repr()
 _QUOTE.maxstring = 60
@@ -86,27 +95,66 @@ def read_project_text(path: Path, *, limit: int = MAX_PROJECT_BYTES) -> str:
 
 
 def parse_yaml(text: str, *, name: str) -> Any:
-    """Parse one YAML document with the bounded loader.
+    """Parse one YAML document, bounded: the events are scanned first (with libyaml where
+    installed: linear time), refusing aliases, nesting deeper than :data:`MAX_NESTING` and more
+    than :data:`MAX_NODES` values, before a document is built.
 
     Args:
         text: the document.
         name: the file's name, for messages.
 
     Raises:
-        ProjectError: an alias, too deep a nesting, or invalid YAML (the message says where,
-            never what the line holds).
+        ProjectError: an alias, too deep a nesting, too many values, or invalid YAML (the
+            message says where, never what the line holds).
     """
-    loader = _BoundedLoader(text)
     try:
-        return loader.get_single_data()
+        _scan_events(text)
+        return yaml.load(text, Loader=_FAST_LOADER)
     except ProjectError as error:
         raise ProjectError(f"{name} {error}") from None
-    except yaml.YAMLError as error:
+    except yaml.YAMLError as fast_error:
+        error: BaseException = fast_error
+        if _FAST_LOADER is not _BoundedLoader:  # the pure-Python parser words errors better
+            try:
+                _load_bounded(text)
+            except (yaml.YAMLError, ProjectError) as worded:
+                error = worded
+        if isinstance(error, ProjectError):
+            raise ProjectError(f"{name} {error}") from None
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "unreadable"
+        problem = str(getattr(error, "problem", None) or "unreadable")[:120]
         raise ProjectError(f"{name} is not valid YAML{where}: {problem}.") from None
     except RecursionError:
         raise ProjectError(f"{name} nests too deeply to be a project file.") from None
+
+
+def _scan_events(text: str) -> None:
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=_FAST_LOADER), start=1):
+        if isinstance(event, AliasEvent):
+            raise ProjectError(
+                f"uses a YAML alias (*name) at line {event.start_mark.line + 1}; aliases and "
+                "anchors are not allowed in a project file: write the value out."
+            )
+        if isinstance(event, MappingStartEvent | SequenceStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ProjectError(
+                    f"nests deeper than {MAX_NESTING} levels at line {event.start_mark.line + 1}."
+                )
+        elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+            depth -= 1
+        if count > MAX_NODES:
+            raise ProjectError(f"holds more than {MAX_NODES} values; a project file is short.")
+
+
+def _load_bounded(text: str) -> Any:
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+_FAST_LOADER: type = getattr(yaml, "CSafeLoader", _BoundedLoader)

@@ -1,25 +1,41 @@
-"""The app's navigation, and the guard that keeps every page inside it.
+"""The app's navigation, the guard that keeps every page inside it, and the error boundary.
 
-Streamlit also discovers the ``pages/`` folder on its own. On a freshly started server, a first
-request straight to a sub-page (a shared link) would run that page under that automatic
-navigation: no wide layout, a sidebar listing file names. :func:`ensure_app_navigation` at the
-top of each page detects this and hands the request to the app's own navigation, which then runs
-the requested page as intended.
+Deep links: Streamlit 1.67 decides once per server process, before the first script run, whether
+the app "uses the pages directory" (a ``pages/`` folder next to ``app.py``). Until some run calls
+``st.navigation``, a request is resolved against that folder, by file name. Every page's URL path
+is therefore its file's stem (``learning_curves`` for ``pages/learning_curves.py``): a first
+request straight to a sub-page on a fresh server finds the same page under either navigation
+(no "Page not found" notice), and :func:`ensure_app_navigation` at the top of each page hands
+the run to the app's own navigation (wide layout, the app's titles).
+
+Errors: :func:`run_app` runs the page inside a boundary. Bad input (``ProjectError``,
+``ValueError``) is shown with ``st.error`` and its one-line reason; anything else shows
+"Internal error (reference ...)" while the traceback goes to the server's log under that
+reference. Viewers never see a traceback (the shipped config also sets
+``client.showErrorDetails = "none"``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import secrets
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import streamlit as st
 
-_PAGES = (  # file in pages/, title, icon, url path
-    ("overview.py", "Gap scorecard", ":material/query_stats:", "overview"),
-    ("learning_curves.py", "Learning curves", ":material/show_chart:", "learning-curves"),
-    ("calibration.py", "Calibration", ":material/tune:", "calibration"),
+_PAGES = (  # file in pages/, title, icon (the URL path is the file's stem, see above)
+    ("overview.py", "Gap scorecard", ":material/query_stats:"),
+    ("learning_curves.py", "Learning curves", ":material/show_chart:"),
+    ("calibration.py", "Calibration", ":material/tune:"),
+    ("cohorts.py", "Cohorts and slices", ":material/grid_view:"),
+    ("saliency.py", "Saliency", ":material/visibility:"),
 )
 _run_state = threading.local()  # one Streamlit script run per thread
+_LOG = logging.getLogger("gengap_dash.ui")
+_MAX_REASON_CHARS = 500
 
 
 def build_navigation(*, default_page: str = "overview.py") -> st.navigation:
@@ -33,22 +49,52 @@ def build_navigation(*, default_page: str = "overview.py") -> st.navigation:
             f"pages/{file}",
             title=title,
             icon=icon,
-            url_path=url_path,
+            url_path=Path(file).stem,
             default=file == default_page,
         )
-        for file, title, icon, url_path in _PAGES
+        for file, title, icon in _PAGES
     ]
     return st.navigation(pages)
 
 
 def run_app(*, default_page: str = "overview.py") -> None:
-    """Configure the page and run the selected page inside the app's navigation."""
+    """Configure the page and run the selected page inside the app's navigation and the error
+    boundary (see :func:`show_page_errors`)."""
     st.set_page_config(page_title="gengap-dash", page_icon=":material/query_stats:", layout="wide")
     _run_state.inside = True
     try:
-        build_navigation(default_page=default_page).run()
+        page = build_navigation(default_page=default_page)
+        with show_page_errors(page.title):
+            page.run()
     finally:
         _run_state.inside = False
+
+
+@contextlib.contextmanager
+def show_page_errors(where: str) -> Iterator[None]:
+    """Catch what a page raises: bad input as ``st.error`` with its one-line reason, anything
+    else as an internal error with a reference that is logged with the traceback.
+
+    Streamlit's own control flow (``st.stop``, ``st.rerun``, ``st.switch_page``) derives from
+    ``BaseException`` and passes through untouched.
+
+    Args:
+        where: the page's title, for the log.
+    """
+    try:
+        yield
+    except ValueError as error:  # ProjectError included: bad input
+        reason = _one_line(error)
+        _LOG.info("bad input on page %s: %s", where, reason)
+        st.error(f"**This cannot be shown.** {_escape(reason)}", icon=":material/error:")
+    except Exception as error:  # noqa: BLE001 - the boundary: logged, never shown
+        reference = secrets.token_hex(4)
+        _LOG.error("internal error (reference %s) on page %s", reference, where, exc_info=error)
+        st.error(
+            f"**Internal error (reference {reference}).** The page could not be shown. The "
+            "operator can find the details in the server's log under this reference.",
+            icon=":material/error:",
+        )
 
 
 def ensure_app_navigation(page_file: str) -> None:
@@ -58,3 +104,15 @@ def ensure_app_navigation(page_file: str) -> None:
         return
     run_app(default_page=Path(page_file).name)
     st.stop()
+
+
+def _one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= _MAX_REASON_CHARS else text[: _MAX_REASON_CHARS - 3] + "..."
+
+
+def _escape(text: str) -> str:
+    for character in ("\\", "*", "_", "`", "#", "<", ">", "[", "]", "$", "|"):
+        text = text.replace(character, "\\" + character)
+    return text

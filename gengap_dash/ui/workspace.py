@@ -48,7 +48,7 @@ def current_workspace() -> Workspace:
             _compute_with_progress(workspace, missing)
         else:
             workspace.compute()
-    except ProjectError as error:
+    except ProjectError as error:  # the progress box is gone already: the error stands alone
         st.error(f"**This project cannot be opened.** {error}")
         st.caption(
             "Fix the project file (see docs/project-file.md) or pick another project in the "
@@ -60,6 +60,18 @@ def current_workspace() -> Workspace:
 
 
 def _compute_with_progress(workspace: Workspace, missing: list[str]) -> None:
+    """Inference with a progress box; the box is removed when inference fails, so that no
+    stale "Starting inference" bar stays above the error."""
+    holder = st.empty()
+    try:
+        with holder.container():
+            _progress_box(workspace, missing)
+    except Exception:
+        holder.empty()
+        raise
+
+
+def _progress_box(workspace: Workspace, missing: list[str]) -> None:
     started = time.perf_counter()
     with st.status(
         f"Running the model once on {len(missing)} split(s); later visits load from the cache.",
