@@ -458,3 +458,201 @@ def test_a_replaced_table_with_a_restored_mtime_is_recomputed(
     old = before[before["split"] == "val"].reset_index(drop=True)
     assert rows.loc[0, "sample_id"] == old.loc[1, "sample_id"]
     np.testing.assert_allclose(rows.loc[0, "loss"], old.loc[1, "loss"], rtol=1e-6)
+
+
+# -- the cache verifies what it returns (issue 14, finding 5) ------------------------------------
+
+
+def _clean_run(project: Path, tmp_path: Path) -> pd.DataFrame:
+    """The hub table of a cold run in a cache of its own."""
+    return Workspace.from_file(project, cache_dir=tmp_path / "clean-cache").predictions()
+
+
+def _rewrite_manifest_for(entry: Path, name: str, array: np.ndarray) -> None:
+    """Replace ``name.npy`` by ``array`` and make the manifest agree (sizes, checksum, shape)."""
+    import hashlib
+
+    path = entry / f"{name}.npy"
+    np.save(path, array, allow_pickle=False)
+    data = path.read_bytes()
+    manifest = json.loads((entry / "manifest.json").read_text())
+    manifest["files"][name].update(
+        bytes=len(data),
+        blake2b=hashlib.blake2b(data, digest_size=20).hexdigest(),
+        shape=list(array.shape),
+        dtype=str(array.dtype),
+    )
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _memo_path(cache_dir: Path) -> Path:
+    return cache_dir / "v1" / "fingerprints.json"
+
+
+@pytest.mark.parametrize("text", ["[]", "{}", "not json", '{"format": 2, "records": []}'])
+def test_a_corrupt_fingerprint_memo_is_ignored_and_rebuilt(
+    tabular_project: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text
+) -> None:
+    expected = _clean_run(tabular_project, tmp_path)
+    Workspace.from_file(tabular_project).compute()
+    _memo_path(cache_dir).write_text(text)
+    counter = _CountingInference(monkeypatch)
+    again = Workspace.from_file(tabular_project)
+    pd.testing.assert_frame_equal(again.predictions(), expected)
+    assert counter.calls == []  # the digests are the same: the entries are still warm
+    assert len(again.cache_notes) == 1
+    assert "fingerprint memo" in again.cache_notes[0]
+    assert "ignored" in again.cache_notes[0]
+    # rebuilt: the next open trusts it again and says nothing
+    assert json.loads(_memo_path(cache_dir).read_text())["format"] == 2
+    third = Workspace.from_file(tabular_project)
+    third.compute()
+    assert third.cache_notes == []
+
+
+def test_an_edited_memo_value_does_not_show_another_splits_numbers(
+    tabular_project: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _clean_run(tabular_project, tmp_path)
+    Workspace.from_file(tabular_project).compute()
+    memo = json.loads(_memo_path(cache_dir).read_text())
+    records = memo["records"]
+    test_token = next(t for t in records if "test.parquet" in t)
+    noisy_token = next(t for t in records if "noisy.parquet" in t)
+    records[test_token] = records[noisy_token]  # the test table now claims noisy's content
+    _memo_path(cache_dir).write_text(json.dumps(memo))
+    counter = _CountingInference(monkeypatch)
+    again = Workspace.from_file(tabular_project)
+    assert again.cache_key("test") != again.cache_key("noisy")
+    pd.testing.assert_frame_equal(again.predictions(), expected)
+    assert counter.calls == []
+    assert any("fingerprint memo" in note for note in again.cache_notes)
+
+
+def test_a_manifest_that_matches_a_shorter_logits_file(
+    tabular_project: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _clean_run(tabular_project, tmp_path)
+    first = Workspace.from_file(tabular_project)
+    first.compute()
+    entry = ArrayCache(cache_dir).entry_path(first.cache_key("val"))
+    _rewrite_manifest_for(entry, "logits", np.load(entry / "logits.npy")[:-3])
+    counter = _CountingInference(monkeypatch)
+    again = Workspace.from_file(tabular_project)
+    pd.testing.assert_frame_equal(again.predictions(), expected)
+    assert counter.calls == ["val"]
+    assert again.cache_notes == [
+        "The cached model outputs of split 'val' were discarded (it holds 37 rows of logits, "
+        "the table has 40) and are computed again."
+    ]
+    reopened = Workspace.from_file(tabular_project)  # repaired: reported once, not again
+    reopened.compute()
+    assert reopened.cache_notes == []
+    assert counter.calls == ["val"]
+
+
+def test_an_entry_computed_from_other_data_is_recomputed(
+    tabular_project: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _clean_run(tabular_project, tmp_path)
+    first = Workspace.from_file(tabular_project)
+    first.compute()
+    entry = ArrayCache(cache_dir).entry_path(first.cache_key("test"))
+    manifest = json.loads((entry / "manifest.json").read_text())
+    manifest["info"]["data"] = "0" * 40
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+    counter = _CountingInference(monkeypatch)
+    again = Workspace.from_file(tabular_project)
+    pd.testing.assert_frame_equal(again.predictions(), expected)
+    assert counter.calls == ["test"]
+    assert again.cache_notes == [
+        "The cached model outputs of split 'test' were discarded (it was computed from other "
+        "data) and are computed again."
+    ]
+
+
+def test_an_entry_with_another_shape_than_its_manifest_is_discarded(tmp_path: Path) -> None:
+    cache = ArrayCache(tmp_path)
+    cache.store(KEY, _arrays())
+    manifest_path = cache.entry_path(KEY) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["logits"]["shape"] = [21, 1]
+    manifest_path.write_text(json.dumps(manifest))
+    assert cache.load(KEY, what="split 'x'") is None
+    assert cache.notes == [
+        "The cached model outputs of split 'x' were discarded (logits.npy has another shape "
+        "than its manifest says) and are computed again."
+    ]
+
+
+def test_the_width_check_runs_whatever_the_cache_holds(
+    tabular_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gengap_dash.project.errors import ProjectError
+
+    Workspace.from_file(tabular_project).compute()
+    edit_yaml(tabular_project, lambda d: d.update(classes=["a", "b", "c", "d"]))
+    counter = _CountingInference(monkeypatch)
+    with pytest.raises(
+        ProjectError, match=r"The model outputs 3 values per sample, but `classes` lists 4"
+    ):
+        Workspace.from_file(tabular_project).predictions()
+    assert counter.calls == []
+    # renaming the classes with the same width needs no recomputation
+    edit_yaml(tabular_project, lambda d: d.update(classes=["low", "mid", "high"]))
+    renamed = Workspace.from_file(tabular_project)
+    renamed.compute()
+    assert renamed.class_names == ["low", "mid", "high"]
+    assert counter.calls == []
+    assert renamed.cache_notes == []
+
+
+def test_leftovers_are_swept_on_open_not_only_on_writes(tmp_path: Path) -> None:
+    ArrayCache(tmp_path).store(KEY, _arrays())
+    base = tmp_path / "v1"
+    from gengap_dash.store import cache as cache_module
+
+    dead = base / "tmp" / f"{KEY}-{2**22 + 12345}-{cache_module._HOST}-0badf00d"
+    dead.mkdir()
+    (dead / "logits.npy").write_bytes(b"half")
+    alive = base / "tmp" / f"{KEY}-{os.getpid()}-{cache_module._HOST}-00c0ffee"
+    alive.mkdir()  # this very process is writing it
+    other_host = base / "tmp" / f"{KEY}-{2**22 + 12345}-ffffffff-0badf00d"
+    other_host.mkdir()  # another machine's writer, recent: kept
+    trash = base / "trash" / "abcdef-12345678"
+    trash.mkdir(parents=True)
+    (trash / "x.npy").write_bytes(b"x")
+    legacy = base / "entries" / KEY[:2] / f".trash-{KEY}-1234abcd"
+    legacy.write_bytes(b"an entry that was a file")
+    ArrayCache(tmp_path)  # an open, no write
+    assert not dead.exists()
+    assert alive.exists()
+    assert other_host.exists()
+    assert list((base / "trash").iterdir()) == []
+    assert not legacy.exists()
+    _assert_same(ArrayCache(tmp_path).load(KEY), _arrays())
+
+
+def test_an_entry_replaced_by_a_file_leaves_no_trash(tmp_path: Path) -> None:
+    cache = ArrayCache(tmp_path)
+    final = cache.entry_path(KEY)
+    final.parent.mkdir(parents=True)
+    final.write_bytes(b"not a folder")
+    cache.store(KEY, _arrays())
+    _assert_same(cache.load(KEY), _arrays())
+    assert [p.name for p in final.parent.iterdir()] == [KEY]
+    assert list((tmp_path / "v1" / "trash").iterdir()) == []
+
+
+def test_lock_files_are_reused_not_multiplied(tmp_path: Path) -> None:
+    cache = ArrayCache(tmp_path)
+    keys = [hash_key({"n": n}) for n in range(600)]
+    for key in keys:
+        with cache.lock(key), cache.lock(key):  # re-entrant: a nested lock does not deadlock
+            pass
+    locks = list((tmp_path / "v1" / "locks").iterdir())
+    assert len(locks) == len({key[:2] for key in keys}) <= 256
+    for key in keys:
+        with cache.lock(key):
+            pass
+    assert len(list((tmp_path / "v1" / "locks").iterdir())) == len(locks)

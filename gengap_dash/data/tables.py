@@ -163,8 +163,11 @@ class FeatureSelection:
 
 
 def reserved_columns(spec: ProjectSpec) -> set[str]:
-    """Columns with a role other than feature: label, id, time and metadata."""
-    return {c for c in (spec.label, spec.id_column, spec.time_column, *spec.metadata) if c}
+    """Columns with a role other than feature: label, id, time, metadata (and pairs)."""
+    pairs = getattr(spec, "pairs", None)
+    pairs_column = getattr(pairs, "column", None)
+    named = (spec.label, spec.id_column, spec.time_column, pairs_column, *spec.metadata)
+    return {c for c in named if c}
 
 
 def select_default_features(
