@@ -138,10 +138,38 @@ def test_reliability_bins_by_hand_with_empty_bins_and_exact_ones():
         "accuracy",
         "mean_confidence",
         "gap",
+        "accuracy_low",
+        "accuracy_high",
     ]
     assert frame["share"].sum() == pytest.approx(1.0)
     payload = json.dumps(bins.to_dict(), allow_nan=False)
     assert json.loads(payload)["accuracy"][1] is None
+    assert json.loads(payload)["accuracy_low"][1] is None
+
+
+def test_reliability_bins_carry_the_wilson_interval_of_each_bins_accuracy():
+    """Checked against scipy.stats.binomtest(k, n).proportion_ci(method="wilson")."""
+    from scipy.stats import binomtest
+
+    rng = np.random.default_rng(5)
+    confidences = rng.uniform(0.3, 1.0, 400)
+    hits = (rng.random(400) < confidences).astype(float)
+    bins = cal_report.reliability_bins(confidences, hits, n_bins=15)
+    for index in np.flatnonzero(bins.count > 0):
+        n = int(bins.count[index])
+        k = int(round(bins.accuracy[index] * n))
+        reference = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert bins.accuracy_low[index] == pytest.approx(reference.low, abs=1e-12)
+        assert bins.accuracy_high[index] == pytest.approx(reference.high, abs=1e-12)
+    assert np.isnan(bins.accuracy_low[bins.count == 0]).all()
+    # by hand: 0 of 3 samples right gives (0, 0.5615), not the Wald interval's empty (0, 0)
+    from gengap_dash.stats.proportions import wilson_interval
+
+    low, high = wilson_interval(np.array([0.0, 3.0]), np.array([3.0, 3.0]))
+    assert low[0] == pytest.approx(0.0, abs=1e-12) and high[0] == pytest.approx(0.561497, abs=1e-6)
+    assert low[1] == pytest.approx(1 - 0.561497, abs=1e-6) and high[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"Expected `confidence` in \(0, 1\), but got 1.5"):
+        wilson_interval(np.array([1.0]), np.array([2.0]), confidence=1.5)
 
 
 @pytest.mark.parametrize("n_bins", [1, 2, 3, 7, 10, 15, 20, 100])

@@ -217,3 +217,38 @@ def test_the_metrics_chart_labels_rows_by_split_and_panels_by_metric():
         if key.startswith("xaxis"):
             assert axis["nticks"] == 3 and axis["tickangle"] == 0
             assert axis["range"][0] < 0.0 or key == "xaxis6"  # overconfidence may go below 0
+
+
+def test_reliability_points_show_wilson_intervals_sized_and_faded_by_count():
+    """Small bins read as guesses: each accuracy carries its 95% Wilson interval, the marker
+    grows with the bin's count and bins under MIN_RELIABLE_BIN samples are faded."""
+    equal_width = cal_report.reliability_bins(*confident_model(300, seed=2), n_bins=15)
+    fig = plots.reliability_diagram({"test": equal_width})
+    line = next(t for t in fig.data if t.type == "scatter" and t.name == "test")
+    filled = equal_width.count > 0
+    plus, minus = values(line.error_y.array), values(line.error_y.arrayminus)
+    np.testing.assert_allclose(
+        (values(line.y) + plus)[filled], equal_width.accuracy_high[filled], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        (values(line.y) - minus)[filled], equal_width.accuracy_low[filled], atol=1e-12
+    )
+    sizes, opacity = values(line.marker.size), values(line.marker.opacity)
+    order = np.argsort(equal_width.count)
+    assert np.all(np.diff(sizes[order]) >= 0)  # a bigger bin never gets a smaller marker
+    assert sizes.max() == plots.MAX_MARKER_SIZE
+    sparse = equal_width.count < plots.MIN_RELIABLE_BIN
+    assert sparse[filled].any() and (~sparse[filled]).any()  # the fixture has both kinds
+    assert (opacity[sparse] == plots.FADED_OPACITY).all() and (opacity[~sparse] == 1.0).all()
+    # the widest interval belongs to a sparse bin, the narrowest to the biggest bin
+    widths = (equal_width.accuracy_high - equal_width.accuracy_low)[filled]
+    assert sparse[filled][np.argmax(widths)]
+    assert np.argmin(widths) == np.argmax(equal_width.count[filled])
+
+
+def test_marker_sizes_grow_with_the_square_root_of_the_count():
+    sizes = plots.marker_sizes(np.array([0, 1, 25, 100]))
+    assert sizes[0] == plots.MIN_MARKER_SIZE and sizes[-1] == plots.MAX_MARKER_SIZE
+    span = plots.MAX_MARKER_SIZE - plots.MIN_MARKER_SIZE
+    assert sizes[2] == pytest.approx(plots.MIN_MARKER_SIZE + span * 0.5)
+    assert plots.marker_sizes(np.zeros(3)) == [plots.MIN_MARKER_SIZE] * 3

@@ -26,6 +26,14 @@ from gengap_dash.stats.bootstrap import Estimate
 ReliabilityLayout = Literal["overlay", "side_by_side"]
 
 DIAGONAL_COLOR = "#9aa3b2"
+
+MIN_RELIABLE_BIN = 10
+"""Reliability-diagram bins with fewer samples than this are drawn faded: their accuracy is a
+guess (a 95% Wilson interval of about +-30 points at 10 samples)."""
+
+FADED_OPACITY = 0.3
+MIN_MARKER_SIZE = 4.0
+MAX_MARKER_SIZE = 14.0
 _PERCENT_METRICS = ("ece", "adaptive_ece", "mce", "rms_ce", "classwise_ece", "accuracy")
 _AXIS_TITLES: dict[str, str] = {
     "ece": "ECE (%)",
@@ -486,14 +494,35 @@ def _reliability_traces(
         showlegend=False,
         hoverinfo="skip",
     )
+    # Each bin's accuracy with its 95% Wilson interval; the marker's area grows with the bin's
+    # count, and bins under MIN_RELIABLE_BIN samples are faded, so that the eye follows the bins
+    # that hold data and not the few-sample bins that swing from 0% to 100% by chance.
+    reliable = bins.count >= MIN_RELIABLE_BIN
+    low = np.asarray(bins.accuracy_low, dtype=np.float64)
+    high = np.asarray(bins.accuracy_high, dtype=np.float64)
+    customdata = np.column_stack([customdata, low, high])
     line = go.Scatter(
         x=bins.mean_confidence,
         y=bins.accuracy,
         mode="lines+markers",
         connectgaps=False,
         cliponaxis=False,
-        line={"color": color, "width": 2},
-        marker={"color": color, "size": 8},
+        line={"color": color, "width": 1.5},
+        marker={
+            "color": color,
+            "size": marker_sizes(bins.count),
+            "opacity": np.where(reliable, 1.0, FADED_OPACITY).tolist(),
+            "line": {"width": 1, "color": "white"},
+        },
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": np.nan_to_num(high - bins.accuracy).tolist(),
+            "arrayminus": np.nan_to_num(bins.accuracy - low).tolist(),
+            "color": color,
+            "thickness": 1.2,
+            "width": 0,
+        },
         name=split,
         legendgroup=split,
         showlegend=show_legend,
@@ -501,7 +530,8 @@ def _reliability_traces(
         hovertemplate=(
             f"<b>{split}</b><br>{bin_range}<br>"
             "samples: %{customdata[2]:,.0f} (%{customdata[3]:.1%})<br>"
-            "accuracy: %{y:.1%}<br>mean confidence: %{x:.1%}<br>"
+            "accuracy: %{y:.1%} (95% interval %{customdata[5]:.1%} to %{customdata[6]:.1%})<br>"
+            "mean confidence: %{x:.1%}<br>"
             "gap (confidence − accuracy): %{customdata[4]:+.1%}<extra></extra>"
         ),
     )
@@ -523,6 +553,17 @@ def _reliability_traces(
         ),
     )
     return [(gap_bars, 1), (line, 1), (histogram, 2)]
+
+
+def marker_sizes(counts: np.ndarray) -> list[float]:
+    """Marker diameters in pixels whose area grows with the bin's count: 4 px for a single
+    sample up to 14 px for the largest bin shown."""
+    counts = np.asarray(counts, dtype=np.float64)
+    largest = counts.max(initial=0.0)
+    if largest <= 0:
+        return [MIN_MARKER_SIZE] * counts.shape[0]
+    scaled = np.sqrt(np.maximum(counts, 0.0) / largest)
+    return (MIN_MARKER_SIZE + (MAX_MARKER_SIZE - MIN_MARKER_SIZE) * scaled).tolist()
 
 
 def _legend_under_axes(fig: go.Figure, *, gap: int = 62) -> None:

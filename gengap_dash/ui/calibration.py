@@ -36,7 +36,7 @@ from gengap_dash.findings.calibration import GAIN_VERDICT_LABELS
 from gengap_dash.findings.model import worst
 from gengap_dash.findings.render import render
 from gengap_dash.findings.tables import with_interval
-from gengap_dash.plots.calibration import reliability_diagram
+from gengap_dash.plots.calibration import MIN_RELIABLE_BIN, reliability_diagram
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.binning import DEFAULT_N_BINS
 from gengap_dash.stats.bootstrap import Estimate
@@ -181,8 +181,8 @@ def reliability_section(
     st.caption(reliability_shows(chosen.strategy))
 
 
-SPARSE_BIN = 10
-"""A reliability point backed by fewer samples than this is called out as noisy."""
+SPARSE_BIN = MIN_RELIABLE_BIN
+"""A reliability point backed by fewer samples than this is faded and called out as noisy."""
 
 
 def reliability_shows(strategy: str) -> str:
@@ -203,9 +203,12 @@ def reliability_shows(strategy: str) -> str:
         )
     return (
         "Top: each point is one confidence bin: its mean confidence (x) against how often the "
-        "model was right in it (y). On the dashed diagonal the model is perfectly calibrated; "
-        "below it, overconfident; above it, underconfident. The narrow shaded bar at each point "
-        f"is the gap, from the point to the diagonal. {histogram} Empty bins are left out, not "
+        "model was right in it (y), with the 95% Wilson interval of that accuracy as a vertical "
+        "line; a point's size grows with its bin's count, and bins of fewer than "
+        f"{MIN_RELIABLE_BIN} samples are faded. On the dashed diagonal the model is perfectly "
+        "calibrated; below it, overconfident; above it, underconfident. The narrow shaded bar at "
+        f"each point is the gap, from the point to the diagonal. {histogram} Empty bins are left "
+        "out, not "
         "drawn as zero accuracy. Hover for a bin's range, count, accuracy and confidence."
     )
 
@@ -515,7 +518,7 @@ def reliability_takeaway(
     if sparse:
         text += (
             f" {sparse} of the {drawn} points come from bins with fewer than {SPARSE_BIN} "
-            "samples; they swing by chance (hover for a bin's count)."
+            "samples; they are faded and their intervals are wide: they swing by chance."
         )
     return text
 

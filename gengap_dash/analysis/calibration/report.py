@@ -48,7 +48,8 @@ from gengap_dash.stats.bootstrap import (
     ResamplingMethod,
     Seed,
 )
-from gengap_dash.stats.checks import check_outputs, check_confidences, check_whole_number
+from gengap_dash.stats.checks import check_confidences, check_outputs, check_whole_number
+from gengap_dash.stats.proportions import wilson_interval
 
 OutputKind = Literal["probs", "logits"]
 IntervalKind = IntervalChoice
@@ -95,6 +96,8 @@ class ReliabilityBins:
         mean_confidence: mean confidence in each bin; NaN for an empty bin.
         gap: ``mean_confidence - accuracy`` (positive: overconfident); NaN for an empty bin.
         strategy: how the edges were chosen.
+        accuracy_low, accuracy_high: the 95% Wilson interval of each bin's accuracy (NaN for an
+            empty bin), so a bin of 3 samples reads as the guess it is.
     """
 
     lower: np.ndarray
@@ -104,6 +107,14 @@ class ReliabilityBins:
     mean_confidence: np.ndarray
     gap: np.ndarray
     strategy: BinningStrategy
+    accuracy_low: np.ndarray | None = None
+    accuracy_high: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.accuracy_low is None or self.accuracy_high is None:
+            low, high = wilson_interval(self.accuracy * self.count, self.count)
+            object.__setattr__(self, "accuracy_low", low)
+            object.__setattr__(self, "accuracy_high", high)
 
     @property
     def n_bins(self) -> int:
@@ -120,7 +131,8 @@ class ReliabilityBins:
         return self.count / total if total > 0 else np.zeros_like(self.count, dtype=np.float64)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per bin: lower, upper, count, share, accuracy, mean_confidence, gap."""
+        """One row per bin: lower, upper, count, share, accuracy, mean_confidence, gap,
+        accuracy_low, accuracy_high."""
         return pd.DataFrame(
             {
                 "lower": self.lower,
@@ -130,6 +142,8 @@ class ReliabilityBins:
                 "accuracy": self.accuracy,
                 "mean_confidence": self.mean_confidence,
                 "gap": self.gap,
+                "accuracy_low": self.accuracy_low,
+                "accuracy_high": self.accuracy_high,
             }
         )
 
