@@ -69,7 +69,13 @@ chosen = st.segmented_control(
 metric = labels.get(chosen or "Accuracy", "accuracy")
 definition = next(d for d in SCORECARD_METRICS if d.name == metric)
 
-left, right = st.columns(2, vertical_alignment="bottom")
+gap_reference = st.radio(
+    "Gap chart: compare against", ["validation", "train"], horizontal=True,
+    key="overview_reference",
+    help="Validation shows what the model loses beyond held-out data; train shows the whole "
+    "generalization gap.",
+)  # fmt: skip
+left, right = st.columns(2)
 with left:
     explained_chart(
         metric_by_split_figure(scorecard, metric, colors=colors),
@@ -80,11 +86,6 @@ with left:
         key="overview_metric_chart",
     )
 with right:
-    gap_reference = st.radio(
-        "Compare against", ["validation", "train"], horizontal=True, key="overview_reference",
-        help="Validation shows what the model loses beyond held-out data; train shows the whole "
-        "generalization gap.",
-    )  # fmt: skip
     explained_chart(
         gap_figure(scorecard, metric, reference=gap_reference, colors=colors),
         shows=f"How much worse each split is than {gap_reference} on {definition.label.lower()} "
@@ -96,8 +97,12 @@ with right:
     )
 
 st.subheader("Scorecard")
+all_intervals = st.toggle(
+    "Every metric's interval", key="overview_all_intervals",
+    help="Show the 95% interval of every metric, not only of accuracy (a wider table).",
+)  # fmt: skip
 st.dataframe(
-    scorecard_table(scorecard),
+    scorecard_table(scorecard, intervals="all" if all_intervals else "accuracy"),
     hide_index=True,
     width="stretch",
     column_config={

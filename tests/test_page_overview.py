@@ -55,7 +55,7 @@ def test_overview_shows_the_scorecard_computed_by_the_library(
     assert len(app.get("plotly_chart")) == 2
     table = app.dataframe[0].value
     assert list(table["Split"]) == list(workspace.split_names)
-    assert table.equals(scorecard_table(scorecard))
+    assert table.equals(scorecard_table(scorecard, intervals="accuracy"))
 
 
 def test_overview_reference_switch_changes_the_gap_takeaway(

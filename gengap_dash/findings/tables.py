@@ -4,6 +4,8 @@ its reference, in points for percentages."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
@@ -30,7 +32,7 @@ def accuracy_delta_text(scorecard: Scorecard, split: str) -> str | None:
     reference = comparison_reference(scorecard, split)
     if reference is None:
         return None
-    worse = -scorecard.gap_between(split, reference).points("accuracy").value
+    worse = -scorecard.gap_against(split, reference).points("accuracy").value
     if not np.isfinite(worse):
         return f"n/a vs {reference}"
     amount = decimal(abs(worse))
@@ -70,20 +72,29 @@ def format_estimate(definition: MetricDefinition, estimate: Estimate) -> str:
     return with_interval(definition.format_value(estimate.value), estimate, unit=definition.unit)
 
 
-def scorecard_table(scorecard: Scorecard) -> pd.DataFrame:
-    """One row per split: n, every metric with its interval, and how much worse its accuracy is
-    than its comparison reference (``GAP_COLUMN``: ``"+21.3 (18.9 to 23.8) vs test"``, positive
-    = worse; ``"reference"`` for the train reference)."""
+def scorecard_table(
+    scorecard: Scorecard, *, intervals: Literal["all", "accuracy"] = "all"
+) -> pd.DataFrame:
+    """One row per split: n, every metric (with its interval: every metric's for ``"all"``,
+    accuracy's only for ``"accuracy"``, which fits a 1440 px window), and how much worse its
+    accuracy is than its comparison reference (``GAP_COLUMN``: ``"+21.3 (18.9 to 23.8) vs
+    test"``, positive = worse; ``"reference"`` for the train reference)."""
+    if intervals not in ("all", "accuracy"):
+        raise ValueError(f"Expected `intervals` to be 'all' or 'accuracy', but got {intervals!r}.")
     rows = []
     for split in scorecard.splits:
         row: dict[str, object] = {"Split": split.name, "Role": split.role, "n": split.n}
         for definition in SCORECARD_METRICS:
-            row[definition.label] = format_estimate(definition, split.metrics[definition.name])
+            estimate = split.metrics[definition.name]
+            if intervals == "all" or definition.name == "accuracy":
+                row[definition.label] = format_estimate(definition, estimate)
+            else:
+                row[definition.label] = definition.format_value(estimate.value)
         reference = comparison_reference(scorecard, split.name)
         if reference is None:
             row[GAP_COLUMN] = "reference" if len(scorecard.splits) > 1 else ""
         else:
-            gap = scorecard.gap_between(split.name, reference).points("accuracy")
+            gap = scorecard.gap_against(split.name, reference).points("accuracy")
             row[GAP_COLUMN] = f"{_worse_text(gap)} vs {reference}"
         rows.append(row)
     return pd.DataFrame(rows)

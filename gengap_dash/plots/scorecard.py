@@ -121,7 +121,8 @@ def metric_by_split_figure(
         references += 1
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
     direction = "higher is better →" if definition.higher_is_better else "← lower is better"
-    height = _height(len(scorecard.splits)) + _EXTRA_TOP
+    # The gap chart's height, so that the two charts of the overview line up side by side.
+    height = _height(len(scorecard.splits)) + _EXTRA_TOP + _EXTRA_BOTTOM
     apply_layout(
         fig,
         title=f"{definition.label} by split",
@@ -256,7 +257,7 @@ def gap_figure(
             legendrank=rank,
         )
     arrows = "← better · worse →"
-    height = _height(len(order)) + _EXTRA_TOP + _EXTRA_BOTTOM
+    height = _height(len(scorecard.splits)) + _EXTRA_TOP + _EXTRA_BOTTOM
     apply_layout(
         fig,
         title=title,

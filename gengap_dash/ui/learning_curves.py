@@ -170,11 +170,13 @@ def controls(runs: TrainingRuns, names: list[str]) -> Controls:
     """One row of widgets (wrapping on narrow screens): run, metric, smoothing, patience, log
     scale. The metric options are those the chosen run logs for a held-out split."""
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    longest = max((len(run_label(runs[name])) for name in names), default=10)
     name = row.selectbox(
         "Run",
         names,
         key="lc_run",
-        width=210,
+        # Wide enough for the longest label ("train_size_100 (100 samples)"), not truncated.
+        width=min(max(210, 8 * longest + 70), 480),
         format_func=lambda name: run_label(runs[name]),
         help="The run diagnosed below.",
     )

@@ -144,6 +144,18 @@ class Scorecard:
             "shift_reference": self.shift_reference,
         }[reference]
 
+    def gap_against(self, split: str, reference: str) -> GapScores:
+        """The gap ``split - reference``: the stored one when ``reference`` is the train,
+        validation or shift reference, else bootstrapped by :meth:`gap_between`."""
+        for name, gaps in (
+            (self.train, self.vs_train),
+            (self.validation, self.vs_validation),
+            (self.shift_reference, self.vs_shift_reference),
+        ):
+            if name == reference and split in gaps:
+                return gaps[split]
+        return self.gap_between(split, reference)
+
     def gap_between(self, split: str, reference: str) -> GapScores:
         """The gap ``split - reference`` between any two splits, bootstrapped."""
         return _gap(self.split(split), self.split(reference), confidence=self.confidence)
