@@ -32,6 +32,7 @@ _PAGES = (  # file in pages/, title, icon (the URL path is the file's stem, see 
     ("calibration.py", "Calibration", ":material/tune:"),
     ("cohorts.py", "Cohorts and slices", ":material/grid_view:"),
     ("saliency.py", "Saliency", ":material/visibility:"),
+    ("feature_space.py", "Feature space and shift", ":material/scatter_plot:"),
 )
 _run_state = threading.local()  # one Streamlit script run per thread
 _LOG = logging.getLogger("gengap_dash.ui")
