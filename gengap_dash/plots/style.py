@@ -15,9 +15,18 @@ SPLIT_ROLE_COLORS: dict[str, str] = {
 }
 """The base colour of each split role."""
 
-_EXTRA_SHIFTED_COLORS = ("#e76f51", "#f4a261", "#d62828", "#bc6c25", "#9c6644", "#ff7f51")
-_EXTRA_DEPLOYMENT_COLORS = ("#c9184a", "#ff4d6d", "#800f2f")
-_EXTRA_OTHER_COLORS = ("#1f5fa8", "#4895ef", "#2a9d8f", "#6a4c93", "#3a0ca3")
+EXTRA_COLORS: tuple[str, ...] = (
+    "#8338ec",  # violet
+    "#a7c957",  # light green
+    "#ffafcc",  # pink
+    "#fca311",  # amber
+    "#264653",  # dark slate
+    "#b08968",  # tan
+    "#2b9348",  # green
+)
+"""Colours for every split after the first of its role, in order. With the five role colours
+they make 12 colours whose every pair differs by at least 23 CIELAB units (tested), so that even
+twelve splits (for example six shifted sets) stay apart in every chart."""
 
 NEUTRAL = "#8d99ae"
 GOOD = "#2a9d8f"
@@ -26,26 +35,30 @@ FONT_FAMILY = "Inter, Segoe UI, Helvetica Neue, Arial, sans-serif"
 
 
 def split_colors(split_roles: Mapping[str, str]) -> dict[str, str]:
-    """A colour per split, stable for a project: splits of one role get shades of the role's hue.
+    """A colour per split, the same on every page for a project.
+
+    The first split of each role gets its role's colour (:data:`SPLIT_ROLE_COLORS`); every
+    further split, whatever its role, the next colour of :data:`EXTRA_COLORS`, so no two of the
+    first 12 splits share a colour or get two shades of one hue. Beyond 12 the colours repeat.
 
     Args:
-        split_roles: split name -> role, in project order.
+        split_roles: split name -> role, in project order (pass the whole project's roles, not
+            the splits shown, so that a split keeps its colour when others are hidden).
     """
     colors: dict[str, str] = {}
-    used: dict[str, int] = {}
+    seen_roles: set[str] = set()
+    extra = 0
     for name, role in split_roles.items():
-        index = used.get(role, 0)
-        used[role] = index + 1
-        if role == "shifted":
-            palette = _EXTRA_SHIFTED_COLORS
-        elif role == "deployment":
-            palette = _EXTRA_DEPLOYMENT_COLORS
-        elif index == 0:
-            palette = (SPLIT_ROLE_COLORS.get(role, NEUTRAL),)
+        if role not in seen_roles and role in SPLIT_ROLE_COLORS:
+            colors[name] = SPLIT_ROLE_COLORS[role]
         else:
-            palette = _EXTRA_OTHER_COLORS
-        colors[name] = palette[index % len(palette)]
+            colors[name] = (*EXTRA_COLORS, *_PALETTE)[extra % (len(EXTRA_COLORS) + len(_PALETTE))]
+            extra += 1
+        seen_roles.add(role)
     return colors
+
+
+_PALETTE: tuple[str, ...] = (*SPLIT_ROLE_COLORS.values(), *EXTRA_COLORS)
 
 
 def apply_layout(
