@@ -222,3 +222,104 @@ def test_metadata_columns_keep_their_dtype() -> None:
     for column in extra:
         assert hub[column].dtype == extra[column].dtype
         assert hub[column].tolist() == extra[column].tolist()
+
+
+# -- probabilities as prob_<class> columns, and at scale -----------------------------------------
+
+
+def _probabilities(n: int, c: int, seed: int = 0, dtype=np.float32) -> np.ndarray:
+    logits = np.random.default_rng(seed).normal(size=(n, c))
+    return (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(dtype)
+
+
+def _frame(n: int, splits: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "split": [splits[i % len(splits)] for i in range(n)],  # interleaved
+            "sample_id": [f"s{i}" for i in range(n)],
+            "label": np.arange(n) % 3,
+            "site": [f"site{i % 2}" for i in range(n)],
+        }
+    )
+
+
+@pytest.mark.parametrize("form", ["list", "names", "indices", "csv_names", "csv_list"])
+def test_both_forms_of_probabilities_give_the_same_result(tmp_path: Path, form: str) -> None:
+    n, classes, splits = 30, ["cat", "dog", "eel"], ["train", "test"]
+    probs = _probabilities(n, 3)
+    frame = _frame(n, splits)
+    if form in ("list", "csv_list"):
+        table = frame.assign(probs=list(probs))
+    else:
+        names = classes if form in ("names", "csv_names") else ["0", "1", "2"]
+        table = frame.assign(**{f"prob_{name}": probs[:, k] for k, name in enumerate(names)})
+    if form.startswith("csv"):
+        path = tmp_path / "p.csv"
+        if form == "csv_list":
+            table = table.assign(probs=[str(row.tolist()) for row in probs])
+        table.to_csv(path, index=False)
+    else:
+        path = tmp_path / "p.parquet"
+        table.to_parquet(path, index=False)
+    parts = read_brought_predictions(path, split_names=splits, n_classes=3, classes=classes)
+    for index, name in enumerate(splits):
+        rows = np.arange(index, n, len(splits))
+        np.testing.assert_allclose(parts[name].attrs["probs"], probs[rows], rtol=1e-6)
+        assert parts[name]["sample_id"].tolist() == frame["sample_id"].iloc[rows].tolist()
+        assert parts[name]["site"].tolist() == frame["site"].iloc[rows].tolist()
+        assert not any(c.startswith("prob") for c in parts[name].columns)
+        assert list(parts[name].index) == list(range(len(rows)))
+    if not form.startswith("csv"):  # float32 probabilities stay float32
+        assert parts["train"].attrs["probs"].dtype == np.float32
+
+
+def test_float64_probabilities_stay_float64(tmp_path: Path) -> None:
+    probs = _probabilities(10, 2, dtype=np.float64)
+    path = tmp_path / "p.parquet"
+    _frame(10, ["train"]).assign(probs=list(probs)).to_parquet(path, index=False)
+    part = read_brought_predictions(path, split_names=["train"], n_classes=2)["train"]
+    assert part.attrs["probs"].dtype == np.float64
+    np.testing.assert_array_equal(part.attrs["probs"], probs)
+
+
+def test_prob_columns_with_a_bad_row(tmp_path: Path) -> None:
+    probs = _probabilities(6, 3)
+    probs[4] = [0.5, 0.5, 0.5]
+    path = tmp_path / "p.parquet"
+    frame = _frame(6, ["train"]).assign(**{f"prob_{k}": probs[:, k] for k in range(3)})
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ProjectError, match=r"row 4 has probabilities that are not finite"):
+        read_brought_predictions(path, split_names=["train"], n_classes=3)
+
+
+def test_both_probability_forms_at_once_is_ambiguous(tmp_path: Path) -> None:
+    probs = _probabilities(4, 2)
+    path = tmp_path / "p.parquet"
+    frame = _frame(4, ["train"]).assign(probs=list(probs), prob_0=probs[:, 0], prob_1=probs[:, 1])
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ProjectError, match=r"has both a 'probs' column and 'prob_0'"):
+        read_brought_predictions(path, split_names=["train"], n_classes=2)
+
+
+def test_a_null_probability_list_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.parquet"
+    frame = _frame(3, ["train"]).assign(probs=[[0.5, 0.5], None, [0.2, 0.8]])
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ProjectError, match=r"column 'probs' must hold one list .* same length"):
+        read_brought_predictions(path, split_names=["train"], n_classes=2)
+
+
+def test_the_list_column_matches_the_per_row_reading(tmp_path: Path) -> None:
+    """Several row groups (chunks) and a sliced list array read as the plain per-row stack."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    probs = _probabilities(1000, 4, seed=3)
+    table = pa.Table.from_pandas(_frame(1000, ["a", "b", "c"]).assign(probs=list(probs)))
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path, row_group_size=128)
+    parts = read_brought_predictions(path, split_names=["a", "b", "c"], n_classes=4)
+    reference = pd.read_parquet(path)
+    for name, part in parts.items():
+        expected = np.stack(reference.loc[reference["split"] == name, "probs"].to_list())
+        np.testing.assert_array_equal(part.attrs["probs"], expected)

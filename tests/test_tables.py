@@ -127,3 +127,140 @@ def test_unknown_text_label() -> None:
 def test_text_labels_need_classes() -> None:
     with pytest.raises(ProjectError, match=r"labels are text .* list the class names under"):
         _labels(["cat", "dog"])
+
+
+# -- messages that help: closest columns first, all of them (bounded) ----------------------------
+
+
+def test_missing_column_lists_the_closest_match_first() -> None:
+    from gengap_dash.data.tables import missing_column_message
+
+    columns = [f"c{k}" for k in range(30)] + ["Target", "targets"]
+    message = missing_column_message("t.csv", "target", columns, role="label")
+    assert message.startswith(
+        "Table t.csv: label column 'target' is missing (did you mean 'Target' or 'targets'?); "
+        "it has Target, targets, c0, c1,"
+    )
+    assert "c29" in message  # not only the first 20
+
+
+def test_missing_column_lists_at_most_fifty_with_a_count() -> None:
+    from gengap_dash.data.tables import MAX_LISTED_COLUMNS, missing_column_message
+
+    columns = [f"feature_{k}" for k in range(120)]
+    message = missing_column_message("t.csv", "label", columns)
+    assert MAX_LISTED_COLUMNS == 50
+    assert "feature_49," not in message and "feature_49 and 70 more (120 columns)." in message
+    assert "did you mean" not in message
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_read_table_says_did_you_mean(tmp_path: Path, frame: pd.DataFrame, suffix: str) -> None:
+    path = tmp_path / f"t{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    with pytest.raises(ProjectError, match=r"column 'lable' is missing \(did you mean 'label'\?\)"):
+        read_table(path, columns=["lable"])
+
+
+def test_a_symlink_loop_is_bad_input(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "t.csv"
+    os.symlink(path.name, path)
+    with pytest.raises(ProjectError, match=r"t\.csv is a symbolic link that loops"):
+        read_table(path)
+    with pytest.raises(ProjectError, match=r"t\.csv is a symbolic link that loops"):
+        table_columns(path)
+
+
+# -- sample ids ----------------------------------------------------------------------------------
+
+
+def test_duplicate_ids_name_the_id_and_rows() -> None:
+    from gengap_dash.data.tables import check_unique_ids
+
+    check_unique_ids(pd.Series(["a", "b", "c"]), where="T")
+    with pytest.raises(
+        ProjectError,
+        match=r"^T: sample id 'b' appears in rows 1, 3 \(2 ids are duplicated in all\); sample "
+        r"ids must be unique within a split\.$",
+    ):
+        check_unique_ids(pd.Series(["a", "b", "c", "b", "c"]), where="T")
+    with pytest.raises(ProjectError, match=r"^T: sample id 7 appears in rows 0, 2;"):
+        check_unique_ids(pd.Series([7, 8, 7]), where="T")
+    with pytest.raises(ProjectError, match=r"^T: sample id is missing in row 1\.$"):
+        check_unique_ids(pd.Series(["a", None, "c"]), where="T")
+
+
+# -- the default feature list --------------------------------------------------------------------
+
+
+def _tabular_spec(tmp_path: Path, **extra):
+    from gengap_dash.project.spec import parse_project
+
+    raw = {
+        "name": "t",
+        "model": {"factory": "m.py:f"},
+        "inputs": {"kind": "tabular"},
+        "label": "label",
+        "splits": {
+            "val": {"path": "val.csv", "role": "validation"},
+            "train": {"path": "train.csv", "role": "train"},
+        },
+        **extra,
+    }
+    return parse_project(raw, path=tmp_path / "project.yaml")
+
+
+def test_default_features_come_from_the_training_split_with_what_was_left_out(
+    tmp_path: Path,
+) -> None:
+    from gengap_dash.data.tables import resolve_default_features
+
+    pd.DataFrame(
+        {
+            "x": [1.0, 2.0],
+            "comment": ["good", "bad"],
+            "n": [1, 2],
+            "site": ["a", "b"],
+            "label": [0, 1],
+        }
+    ).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"other": [1.0], "label": [0]}).to_csv(tmp_path / "val.csv", index=False)
+    selection = resolve_default_features(_tabular_spec(tmp_path, metadata=["site"]))
+    assert selection.columns == ("x", "n")
+    assert selection.source == "train"
+    assert selection.left_out == {"comment": "text, e.g. 'good'"}
+    assert selection.note() == (
+        "Default features: 2 numeric columns of split 'train'; left out 'comment' (text, e.g. "
+        "'good'). List inputs.features to choose them yourself."
+    )
+
+
+def test_a_question_mark_in_a_numeric_column_is_not_a_text_column(tmp_path: Path) -> None:
+    from gengap_dash.data.tables import resolve_default_features
+
+    pd.DataFrame({"x": ["1.5", "2", "?", "4"], "label": [0, 1, 0, 1]}).to_csv(
+        tmp_path / "train.csv", index=False
+    )
+    with pytest.raises(
+        ProjectError,
+        match=r"^Table train\.csv: feature column 'x' is not numeric \(e\.g\. '\?'\) in row 2 of "
+        r"split 'train'; encode it as numbers",
+    ):
+        resolve_default_features(_tabular_spec(tmp_path))
+
+
+def test_every_split_needs_the_training_splits_columns(tmp_path: Path) -> None:
+    from gengap_dash.data.tables import FeatureSelection, check_split_columns
+
+    spec = _tabular_spec(tmp_path)
+    selection = FeatureSelection(("a", "b"), {"note": "text, e.g. 'x'"}, "train")
+    check_split_columns(selection, spec, ["a", "b", "note", "label"], where="v.csv", split="v")
+    check_split_columns(selection, spec, ["a", "b", "label"], where="v.csv", split="v")
+    with pytest.raises(
+        ProjectError,
+        match=r"^Table v\.csv \(split 'v'\) lacks feature column 'b' and has column 'c' that "
+        r"split 'train' does not have; the default features come from split 'train'",
+    ):
+        check_split_columns(selection, spec, ["a", "c", "label"], where="v.csv", split="v")

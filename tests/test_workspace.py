@@ -339,8 +339,15 @@ def test_default_features_give_the_same_predictions(
     pd.testing.assert_frame_equal(Workspace.from_file(tabular_project).predictions(), expected)
     # a text column that is not metadata is not a feature either
     edit_yaml(tabular_project, lambda d: d.update(metadata=[]))
-    table = Workspace.from_file(tabular_project).predictions()
+    reopened = Workspace.from_file(tabular_project)
+    table = reopened.predictions()
     pd.testing.assert_frame_equal(table, expected.drop(columns=["batch"]))
+    # ... and the workspace says so, once, for the CLI and the page
+    assert reopened.notes == [
+        "Default features: 13 numeric columns of split 'train'; left out 'batch' (text, e.g. "
+        "'early'). List inputs.features to choose them yourself."
+    ]
+    assert workspace.notes == []  # explicit features: nothing to say
 
 
 TRANSFORM = """

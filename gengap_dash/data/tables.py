@@ -290,14 +290,15 @@ def check_unique_ids(ids: pd.Series, *, where: str) -> None:
     duplicated = text.duplicated(keep=False).to_numpy()
     if not duplicated.any():
         return
-    first = text.iloc[int(np.flatnonzero(duplicated)[0])]
+    first_row = int(np.flatnonzero(duplicated)[0])
+    first = text.iloc[first_row]
     rows = np.flatnonzero((text == first).to_numpy())
     shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
     n_ids = int(text[duplicated].nunique())
     others = f" ({n_ids} ids are duplicated in all)" if n_ids > 1 else ""
     raise ProjectError(
-        f"{where}: sample id {_short(first)} appears in rows {shown}{others}; sample ids must "
-        "be unique within a split."
+        f"{where}: sample id {_short(ids.iloc[first_row])} appears in rows {shown}{others}; "
+        "sample ids must be unique within a split."
     )
 
 
@@ -306,12 +307,17 @@ def _names(columns: Sequence[str]) -> str:
     return shown + (f" and {len(columns) - 10} more" if len(columns) > 10 else "")
 
 
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds (so messages say 7, not np.int64(7))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _short(value: object) -> str:
     import reprlib
 
     short = reprlib.Repr()
     short.maxstring = short.maxother = 40
-    return short.repr(value)
+    return short.repr(_plain(value))
 
 
 def _require_file(path: Path) -> None:
