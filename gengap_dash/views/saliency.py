@@ -82,13 +82,13 @@ class SaliencyOptions:
     """
 
     methods: tuple[str, ...] = ()
-    n_samples: int = 64
+    n_samples: int = 48
     top_k: float = 0.2
     target: str = "predicted"
     baseline: str = "black"
     n_steps: int = 50
-    sanity_samples: int = 24
-    deletion_samples: int = 32
+    sanity_samples: int = 16
+    deletion_samples: int = 24
     group_by: str | None = None
     seed: int = 0
     split: str = ""
@@ -143,9 +143,10 @@ def check_model(workspace) -> None:
         )
 
 
-def split_inputs(workspace, split: str, rows: Sequence[int]) -> Any:
+def split_inputs(workspace, split: str, rows: Sequence[int], *, table: Any = None) -> Any:
     """The model inputs of ``rows`` (positions) of ``split``, exactly as the inference engine
-    builds them: ``(n, C, H, W)`` or ``(n, F)`` float tensor."""
+    builds them: ``(n, C, H, W)`` or ``(n, F)`` float tensor (``table``: the split's table, when
+    the caller has read it already)."""
     import torch
 
     from gengap_dash.data.samples import build_sample_source
@@ -155,7 +156,7 @@ def split_inputs(workspace, split: str, rows: Sequence[int]) -> Any:
     path = spec.split(split).path
     if path is None:  # pragma: no cover - a model project has paths
         raise ProjectError(f"splits.{split}.path is missing.")
-    frame = read_table(path).iloc[list(rows)].reset_index(drop=True)
+    frame = (read_table(path) if table is None else table).iloc[list(rows)].reset_index(drop=True)
     features = None
     if spec.inputs is not None and spec.inputs.kind == "tabular" and spec.inputs.features is None:
         features = resolve_default_features(spec).columns
@@ -201,6 +202,15 @@ class _Maps:
         self._mean_done = False
         self.hits = 0
         self.misses = 0
+        self._tables: dict[str, Any] = {}
+
+    def inputs(self, split: str, rows: Sequence[int]) -> Any:
+        """The model inputs of ``rows`` of ``split`` (each table is read once)."""
+        from gengap_dash.data.tables import read_table
+
+        if split not in self._tables:
+            self._tables[split] = read_table(self.workspace.spec.split(split).path)
+        return split_inputs(self.workspace, split, rows, table=self._tables[split])
 
     @property
     def mean(self):
@@ -247,7 +257,7 @@ class _Maps:
         key = self.key(split, settings, rows, targets, variant)
 
         def compute() -> dict[str, np.ndarray]:
-            x = inputs if inputs is not None else split_inputs(self.workspace, split, rows)
+            x = inputs if inputs is not None else self.inputs(split, rows)
             needs_mean = method in ("integrated_gradients", "feature_ablation") and (
                 is_tabular(self.workspace) or settings.baseline == "training_mean"
             )
@@ -350,7 +360,7 @@ def sample_maps(
     maker = _Maps(workspace, options)
     maps = maker.maps(split, rows, method)
     frame = workspace.split_predictions(split).iloc[rows]
-    inputs = split_inputs(workspace, split, rows).numpy()
+    inputs = maker.inputs(split, rows).numpy()
     targets = _targets(workspace, split, rows, options.target)
     note = gradcam_note(workspace) if method == "gradcam" else ""
     delta = None
@@ -512,7 +522,7 @@ def compute_shift(
     n_classes = workspace.n_classes
     fractions = np.linspace(0.0, 1.0, DELETION_STEPS)
     fill = maker.mean if tabular else 0.0
-    ref_inputs = split_inputs(workspace, reference, ref_rows)
+    ref_inputs = maker.inputs(reference, ref_rows)
     ref_labels = ref_frame["label"].to_numpy(np.int64)
     for method in methods:
         name = METHOD_NAMES.get(method, method)
@@ -621,7 +631,7 @@ def compute_shift(
                     )
                 )
             if tabular:
-                values = split_inputs(workspace, split, rows).numpy()
+                values = maker.inputs(split, rows).numpy()
                 features.append(
                     feature_shift(maps, values, ref_importance, split=split, method=method)
                 )
@@ -640,6 +650,7 @@ def compute_shift(
             )
             tick(f"{name}: deletion on {split}")
     if not tabular:
+        chosen[reference] = ref_rows
         examples = _examples(workspace, maker, methods, reference, others, chosen, partners)
     shape = tuple(int(v) for v in ref_inputs.shape[1:])
     return SaliencyShift(
@@ -700,7 +711,7 @@ def _sanity(maker: _Maps, split, rows, method, inputs, options, position):
 
 def _deletion(maker: _Maps, split, rows, maps, method, fractions, fill, options, position):
     engine = _engine()
-    inputs = split_inputs(maker.workspace, split, rows)
+    inputs = maker.inputs(split, rows)
     targets = _targets(maker.workspace, split, rows, options.target)
     orders = deletion_orders(maps)
     rng = np.random.default_rng([options.seed, position, 7])
@@ -747,7 +758,7 @@ def _examples(workspace, maker, methods, reference, others, chosen, partners, n:
         rows = rows[:n]
         frame = workspace.split_predictions(split).iloc[rows]
         maps = image_maps(maker.maps(split, rows, method))
-        images = image_maps(split_inputs(workspace, split, rows).numpy())
+        images = image_maps(maker.inputs(split, rows).numpy())
         paired = None
         paired_ids: tuple[str, ...] = ()
         if split in partners:

@@ -250,7 +250,7 @@ def sample_agreement(
     """
     names = list(maps)
     values = [
-        float(rank_correlation(maps[a][None], maps[b][None])[0])
+        float(rank_correlation(maps[a].reshape(1, -1), maps[b].reshape(1, -1))[0])
         for i, a in enumerate(names)
         for b in names[i + 1 :]
     ]
@@ -359,5 +359,9 @@ def saliency_headline(result: SaliencyShift) -> list[Finding]:
     if shifts:
         worst = max(shifts, key=lambda f: (f.rank, f.facts["floor"] - (f.value or 0.0)))
         return [worst]
-    ranked = saliency_findings(result)
+    ranked = [  # the shift of a method that fails the randomization test does not lead
+        f
+        for f in saliency_findings(result)
+        if f.kind != "saliency.attention_shift" or f.facts["method"] in trusted
+    ]
     return ranked[:1]

@@ -4,6 +4,7 @@ of the split's position in the project."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -125,15 +126,14 @@ def average_map_distance(
         counts = sums[..., n_classes * n_pixels :]
         with np.errstate(invalid="ignore", divide="ignore"):
             averages = totals / counts[..., None]
-        flat_avg = averages.reshape(-1, n_classes, n_pixels)
-        out = np.empty(flat_avg.shape[0])
-        for row, average in enumerate(flat_avg):
-            present = np.isfinite(average).all(axis=1) & np.isfinite(reference_averages).all(axis=1)
-            if not present.any():
-                out[row] = np.nan
-                continue
-            corr = rank_correlation(average[present], reference_averages[present])
-            out[row] = 1.0 - float(np.nanmean(corr)) if np.isfinite(corr).any() else np.nan
+        flat = averages.reshape(-1, n_pixels)
+        reference = np.broadcast_to(reference_averages, averages.shape).reshape(-1, n_pixels)
+        with np.errstate(invalid="ignore"):
+            corr = rank_correlation(flat, reference)
+        corr = np.where(np.isfinite(flat).all(axis=1), corr, np.nan).reshape(-1, n_classes)
+        with warnings.catch_warnings():  # a replicate without any class present gives NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = 1.0 - np.nanmean(corr, axis=1)
         return out.reshape(lead)
 
     rng = make_rng(split_stream(seed, position))
