@@ -149,7 +149,7 @@ def median_bandwidth(pooled: np.ndarray, *, rng: np.random.Generator | None = No
         pooled = pooled[:BANDWIDTH_SAMPLE]
     sq = _squared_distances(pooled, pooled)
     upper = sq[np.triu_indices(sq.shape[0], k=1)]
-    median = float(np.sqrt(np.median(upper))) if upper.size else 0.0
+    median = float(np.median(np.sqrt(upper))) if upper.size else 0.0
     return median if median > 0 else 1.0
 
 
@@ -171,6 +171,7 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray, *, bandwidth: float | None = Non
     pooled = np.vstack([x, y])
     sigma = median_bandwidth(pooled) if bandwidth is None else float(bandwidth)
     kernel = rbf_kernel(pooled, pooled, bandwidth=sigma)
+    np.fill_diagonal(kernel, 0.0)
     membership = np.zeros((1, pooled.shape[0]))
     membership[0, : x.shape[0]] = 1.0
     return float(_mmd2_from_kernel(kernel, membership, x.shape[0], y.shape[0])[0])
