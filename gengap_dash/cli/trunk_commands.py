@@ -17,6 +17,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the trunk's commands to the ``gengap`` parser."""
     precompute = commands.add_parser("precompute", help="run inference into the cache")
     _project_arguments(precompute)
+    precompute.add_argument(
+        "--views",
+        nargs="*",
+        metavar="VIEW",
+        default=None,
+        help="also compute these views' results with their defaults (no name: every view), so "
+        "that pages, the summary and the report open without computing",
+    )
     precompute.set_defaults(handler=run_precompute)
 
     summary = commands.add_parser("summary", help="the gap scorecard")
@@ -128,14 +136,44 @@ def run_precompute(arguments: argparse.Namespace) -> int:
         + ", ".join(f"{name} ({counts[name]})" for name in workspace.split_names)
         + f" in {workspace.cache.root}"
     )
+    if arguments.views is not None:
+        precompute_views(workspace, arguments.views)
     return 0
+
+
+def precompute_views(workspace, names: list[str]) -> None:
+    """Compute (or find in the cache) the default result of each named view (all when
+    ``names`` is empty), one line per view; a view that cannot run says why and the rest go on."""
+    import time
+
+    from gengap_dash.views.registry import all_views, compute, get_view
+
+    views = [get_view(name) for name in names] if names else all_views()
+    for view in views:
+        reason = view.unavailable(workspace)
+        if reason:
+            print(f"- {view.name}: skipped. {reason}")
+            continue
+        started = time.perf_counter()
+        try:
+            compute(view, workspace)
+        except ProjectError as error:
+            print(f"- {view.name}: not computed. {error}")
+            continue
+        print(f"- {view.name}: cached ({time.perf_counter() - started:.1f} s)")
 
 
 def run_summary(arguments: argparse.Namespace) -> int:
     """The scorecard, the numbers every other view adds to it, and the headline findings of
     every view that can run on the project."""
     from gengap_dash.findings.render import render, to_json
-    from gengap_dash.views.registry import all_views, compute, get_view
+    from gengap_dash.views.registry import (
+        all_views,
+        cached,
+        compute,
+        get_view,
+        not_cached_reason,
+    )
     from gengap_dash.views.scorecard import scorecard_text
 
     if arguments.resamples < 1:
@@ -152,13 +190,19 @@ def run_summary(arguments: argparse.Namespace) -> int:
             options = view.Options(n_resamples=arguments.resamples, seed=arguments.seed)
         else:
             options = view.Options()
-        try:
-            result = compute(view, workspace, options)
-        except ProjectError as error:
-            if view.name == "scorecard":
-                raise
-            skipped[view.name] = str(error)
-            continue
+        if view.slow:
+            found, result = cached(view, workspace, options)
+            if not found:
+                skipped[view.name] = not_cached_reason(view)
+                continue
+        else:
+            try:
+                result = compute(view, workspace, options)
+            except ProjectError as error:
+                if view.name == "scorecard":
+                    raise
+                skipped[view.name] = str(error)
+                continue
         if view.name == "scorecard":
             payload.update(view.to_json(result))
         view.extend_summary(result, payload)

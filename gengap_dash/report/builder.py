@@ -16,7 +16,7 @@ from plotly.offline import get_plotlyjs
 from gengap_dash.findings.model import Finding
 from gengap_dash.project.defaults import DEFAULT_CONFIDENCE
 from gengap_dash.project.errors import ProjectError
-from gengap_dash.views.registry import View, all_views, compute
+from gengap_dash.views.registry import View, all_views, cached, compute, not_cached_reason
 from gengap_dash.views.report_html import findings_block
 from gengap_dash.workspace import Workspace
 
@@ -52,11 +52,17 @@ def build_report(workspace: Workspace, *, views: list[View] | None = None) -> st
         if reason:
             skipped[view.title] = reason
             continue
-        try:
-            result = compute(view, workspace)
-        except ProjectError as error:
-            skipped[view.title] = str(error)
-            continue
+        if view.slow:
+            found, result = cached(view, workspace)
+            if not found:
+                skipped[view.title] = not_cached_reason(view)
+                continue
+        else:
+            try:
+                result = compute(view, workspace)
+            except ProjectError as error:
+                skipped[view.title] = str(error)
+                continue
         headline.extend(view.headline(result))
         body = view.report_section(result)
         sections.append(

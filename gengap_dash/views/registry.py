@@ -53,6 +53,10 @@ class View(ABC):
     """Bumped when ``compute`` changes what it returns (old cached results are then ignored)."""
     order: ClassVar[int] = 100
     """Position in the summary and the report (smaller first)."""
+    slow: ClassVar[bool] = False
+    """A view whose computation takes long (UMAP, attribution): ``gengap summary`` and the report
+    include it only once its result is in the cache (``gengap <view>`` or ``gengap precompute
+    --views`` computes it)."""
     Options: ClassVar[type]
 
     # -- what it needs -------------------------------------------------------------------------
@@ -213,6 +217,23 @@ def compute(
     result = view.compute(workspace, options)
     cache.store(view.name, key, result)
     return result
+
+
+def cached(view: View, workspace: Workspace, options: Any = None) -> tuple[bool, Any]:
+    """``(True, result)`` when the result is already in the on-disk cache, else ``(False,
+    None)``; never computes."""
+    options = view.Options() if options is None else options
+    if view.unavailable(workspace):
+        return False, None
+    return result_cache(workspace).load(view.name, result_key(view, workspace, options))
+
+
+def not_cached_reason(view: View) -> str:
+    """Why a slow view is left out of the summary and the report until it is computed."""
+    return (
+        f"not computed yet (it takes a while): run `gengap {view.name} PROJECT` or "
+        "`gengap precompute PROJECT --views` once, then it is included."
+    )
 
 
 def result_cache(workspace: Workspace) -> ResultCache:

@@ -80,6 +80,11 @@ class ScorecardView(View):
 
         return scorecard_findings(result)
 
+    def headline(self, result: Scorecard) -> list[Finding]:
+        from gengap_dash.analysis.scorecard.findings import headline
+
+        return [headline(result)]
+
     def to_json(self, result: Scorecard) -> dict[str, Any]:
         return result.to_dict()
 
