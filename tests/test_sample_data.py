@@ -233,3 +233,21 @@ def test_committed_sample_is_commit_sized() -> None:
     assert (SAMPLE / "model.pt").stat().st_size < 1_000_000
     total = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())
     assert total < 10_000_000
+
+
+def test_field_plants_a_weak_slice_and_a_growing_cohort(tables: dict[str, pd.DataFrame]) -> None:
+    """The ground truth recorded in sample_data/digits/README.md."""
+    field, val = tables["field"], tables["val"]
+    worn = (field["source"] == build_digits.WORN_SOURCE) & (field["ink"] == "heavy")
+    assert 60 <= worn.sum() <= 120
+    assert (field.loc[worn, "shift"] == "none").all()  # the smear is their only defect
+    # the smear is a 3x3 grey dilation: more ink than an unworn heavy image of the same digit
+    ink = np.stack(field["pixels"].to_numpy()).astype(np.int64).sum(axis=1)
+    clean_heavy = (field["ink"] == "heavy") & (field["source"] == "scanner A")
+    clean_heavy &= field["shift"] == "none"
+    assert np.median(ink[worn.to_numpy()]) > 1.3 * np.median(ink[clean_heavy.to_numpy()])
+    phone = "phone camera"
+    assert (val["source"] == phone).mean() < 0.10 < 0.25 < (field["source"] == phone).mean()
+    by_time = field.sort_values("timestamp")
+    first, last = np.array_split((by_time["source"] == phone).to_numpy(), 2)
+    assert last.mean() > first.mean() + 0.1

@@ -1,0 +1,414 @@
+"""Streamlit glue of the cohorts page: widgets, thin caches over ``registry.compute`` (the
+on-disk result cache), tables and the gallery of errors. No maths here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from gengap_dash.analysis.cohorts import CohortsResult
+from gengap_dash.analysis.cohorts.coding import PERIOD_NAMES
+from gengap_dash.findings.render import render
+from gengap_dash.findings.words import percent, plural
+from gengap_dash.project.errors import ProjectError
+from gengap_dash.ui.layout import explained_chart, verdict_box
+from gengap_dash.views import registry
+from gengap_dash.views.cohorts import (
+    CohortsOptions,
+    cohort_rows,
+    confusion_rows,
+    eligible_columns,
+    hub_frames,
+    sample_inputs,
+    slice_rows,
+    upscale,
+)
+from gengap_dash.views.slices import SlicesOptions, SlicesResult, slice_progress
+from gengap_dash.workspace import Workspace
+
+TABS = ["Cohorts", "Mix or performance", "Weak slices", "Confusions", "Over time", "Fairness",
+        "Errors"]  # fmt: skip
+PAGE_SIZE = 24
+AUTO = "(the column whose cohorts differ most)"
+NONE = "(none)"
+DEFAULT_SEARCH = "(deployment, else the worst split)"
+
+HEATMAP_SHOWS = (
+    "Each cell: how many points of the metric a cohort loses (red) or gains (blue) on a split "
+    "against the same cohort on the reference split. Grey cells hold too few samples to show a "
+    "number. Hover for the count."
+)
+METRIC_SHOWS = (
+    "The metric of each cohort on each split, with its 95% bootstrap interval (one bootstrap per "
+    "split; cells with too few samples are left out)."
+)
+DECOMPOSITION_SHOWS = (
+    "Each split's accuracy change against the reference, split into the part due to a "
+    "different cohort mix (orange) and the part due to worse accuracy inside cohorts (red); "
+    "the diamond is the total with its 95% interval. The parts add up to the total exactly "
+    "(symmetric Kitagawa decomposition, docs/cohorts.md)."
+)
+DECOMPOSITION_COHORT_SHOWS = (
+    "For the chosen split, each cohort's two terms: what its change of share contributed (mix) "
+    "and what its change of accuracy contributed (inside the cohort), with 95% intervals."
+)
+SLICES_SHOWS = (
+    "The weak slices found on the searched split (filled dots, with 95% intervals) against the "
+    "split's overall error (dashed line); hollow dots: the same slice on the reference split, "
+    "so a slice that is weak only under shift stands out."
+)
+CONFUSION_SHOWS = (
+    "Left: the confusion matrix of the chosen split, each row as a share of its true class. "
+    "Right: how each share changed against the reference split, in points (red: grew)."
+)
+TIME_SHOWS = (
+    "Accuracy per time window on each chosen split with 95% intervals (hover for counts); the "
+    "green band is the reference split's accuracy with its interval; a dotted line marks where "
+    "a change began (one-change-point permutation test, adjusted over splits)."
+)
+RECALL_SHOWS = (
+    "Per class: the largest difference in recall between two cohorts on the chosen split (the "
+    "equal-opportunity gap), with its 95% interval; hover for the two cohorts."
+)
+
+
+def _guarded(function, *args):
+    """Run a cached computation; bad input stops the page with a readable ``st.error``."""
+    try:
+        return function(*args)
+    except (ProjectError, ValueError) as error:
+        st.error(f"**The cohort analysis cannot run with these settings.** {error}")
+        st.stop()
+
+
+@st.cache_resource(show_spinner="Computing the cohort table (bootstrap intervals)...",
+                   max_entries=32)  # fmt: skip
+def _cohorts(_workspace: Workspace, fingerprint: str, options: CohortsOptions) -> CohortsResult:
+    return registry.compute(registry.get_view("cohorts"), _workspace, options)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _slices(_workspace: Workspace, fingerprint: str, options: SlicesOptions) -> SlicesResult:
+    view = registry.get_view("slices")
+    bar = st.progress(0.0, text="Searching weak slices...")
+
+    def report(fraction: float, note: str) -> None:
+        bar.progress(min(1.0, fraction), text=f"Searching weak slices: {note}")
+
+    with slice_progress(report):
+        result = registry.compute(view, _workspace, options)
+    bar.empty()
+    return result
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _columns(_workspace: Workspace, fingerprint: str) -> list[str]:
+    return eligible_columns(_workspace, hub_frames(_workspace))
+
+
+def controls(workspace: Workspace) -> CohortsOptions:
+    """The cohort column(s), the reference split and the binning, as options of the view."""
+    columns = _columns(workspace, workspace.fingerprint())
+    left, middle, right, far = st.columns([3, 3, 2, 2])
+    first = left.selectbox("Cohorts of", [AUTO, *columns], key="cohorts_by")
+    second = middle.selectbox(
+        "Crossed with", [NONE, *[c for c in columns if c != first]], key="cohorts_by2",
+        disabled=first == AUTO,
+    )  # fmt: skip
+    held_out = [s for s, role in workspace.split_roles.items() if role != "train"]
+    default = next((s for s in held_out if workspace.split_roles[s] == "validation"), None)
+    reference = right.selectbox(
+        "Reference split", held_out or workspace.split_names,
+        index=(held_out.index(default) if default in held_out else 0), key="cohorts_reference",
+    )  # fmt: skip
+    bins = far.number_input("Bins (numeric)", 2, 20, 5, key="cohorts_bins")
+    by = () if first == AUTO else ((first,) if second == NONE else (first, second))
+    return CohortsOptions(by=by, reference=reference, n_bins=int(bins))
+
+
+def cohorts_for(workspace: Workspace, options: CohortsOptions) -> CohortsResult:
+    return _guarded(_cohorts, workspace, workspace.fingerprint(), options)
+
+
+def slices_for(workspace: Workspace, split: str | None) -> SlicesResult:
+    return _guarded(_slices, workspace, workspace.fingerprint(), SlicesOptions(split=split))
+
+
+def headline(result: CohortsResult) -> None:
+    findings = registry.get_view("cohorts").findings(result)
+    if findings:
+        verdict_box(render(findings[0]), findings[0].severity)
+
+
+def column_note(result: CohortsResult) -> str:
+    column = " × ".join(result.table.columns)
+    if result.chosen_automatically:
+        return f"Showing cohorts of **{column}**, the column whose cohorts differ most."
+    return f"Showing cohorts of **{column}**."
+
+
+def time_caption(result: CohortsResult) -> str:
+    over = result.over_time
+    if over is None:
+        return ""
+    return f"Windows: one {PERIOD_NAMES.get(over.period, over.period)} each."
+
+
+def cohort_frame(table) -> pd.DataFrame:
+    from gengap_dash.findings.cohorts import cohort_frame as frame_of
+
+    return frame_of(table)
+
+
+def splits_with_time(result: CohortsResult) -> list[str]:
+    from gengap_dash.views.cohorts import splits_with_time as with_time
+
+    return with_time(result)
+
+
+def default_time_splits(result: CohortsResult) -> list[str]:
+    """The reference and the deployment split(s), else every split with times."""
+    table = result.table
+    chosen = [s for s in splits_with_time(result)
+              if s == table.reference or table.roles[s] == "deployment"]  # fmt: skip
+    return chosen or splits_with_time(result)
+
+
+def show_table(frame: pd.DataFrame, *, max_rows: int = 12) -> None:
+    st.dataframe(frame, hide_index=True, width="stretch",
+                 height=38 + 35 * max(1, min(len(frame), max_rows)))  # fmt: skip
+
+
+# -- the gallery of errors ----------------------------------------------------------------------
+
+
+def gallery_selection(workspace: Workspace, result: CohortsResult, slices: SlicesResult):
+    """Widgets that pick a cohort cell, a slice or a confusion cell; its hub rows."""
+    kind = st.radio("Samples of", ["a weak slice", "a cohort cell", "a confusion cell"],
+                    horizontal=True, key="cohorts_gallery_kind")  # fmt: skip
+    left, right = st.columns(2)
+    if kind == "a weak slice":
+        if not slices.search.slices:
+            st.info("No weak slice was found, so there is none to show.")
+            return None, ""
+        names = [s.name for s in slices.search.slices]
+        chosen = left.selectbox("Slice", names, key="cohorts_gallery_slice")
+        found = slices.search.slices[names.index(chosen)]
+        split = right.selectbox("Split", list(found.by_split), key="cohorts_gallery_slice_split",
+                                index=list(found.by_split).index(slices.search.split))  # fmt: skip
+        return slice_rows(workspace, found.predicates, split), f"{chosen} on {split}"
+    table = result.table
+    if kind == "a cohort cell":
+        split = left.selectbox("Split", list(table.splits), key="cohorts_gallery_split",
+                               index=len(table.splits) - 1)  # fmt: skip
+        cohort = right.selectbox("Cohort", list(table.cohorts), key="cohorts_gallery_cohort")
+        options = CohortsOptions(by=table.columns, n_bins=int(st.session_state.get(
+            "cohorts_bins", 5)))  # fmt: skip
+        return cohort_rows(workspace, options, table.columns, split, cohort), f"{cohort} on {split}"
+    classes = list(result.classes)
+    split = left.selectbox("Split", list(table.splits), key="cohorts_gallery_confusion_split",
+                           index=len(table.splits) - 1)  # fmt: skip
+    grown = result.confusions.grown(split, top=10) if split != result.confusions.reference else []
+    cells = [f"true {classes[t]} → predicted {classes[p]}" for t, p in grown] or [
+        f"true {classes[0]} → predicted {classes[min(1, len(classes) - 1)]}"
+    ]
+    chosen = right.selectbox("Confusion (grew most first)", cells, key="cohorts_gallery_cell")
+    t, p = grown[cells.index(chosen)] if grown else (0, min(1, len(classes) - 1))
+    return confusion_rows(workspace, split, t, p), f"{chosen} on {split}"
+
+
+def gallery(workspace: Workspace, rows: pd.DataFrame | None, title: str, classes) -> None:
+    """The selected samples, worst loss first, paged; thumbnails or feature rows; a CSV of
+    their sample ids."""
+    if rows is None:
+        return
+    errors_only = st.toggle("Errors only", value=True, key="cohorts_gallery_errors")
+    shown = rows[~rows["correct"].astype(bool)] if errors_only else rows
+    wrong = int((~rows["correct"].astype(bool)).sum())
+    rate = percent(wrong / len(rows)) if len(rows) else "n/a"
+    st.markdown(
+        f"**{title}**: {plural(len(rows), 'sample')}, {plural(wrong, 'error')} ({rate}); "
+        "worst loss first."
+    )
+    st.download_button(
+        "Download the sample ids (CSV)", shown[["split", "sample_id", "label", "pred", "loss"]]
+        .to_csv(index=False).encode(), file_name="gengap_selection.csv", mime="text/csv",
+        key="cohorts_gallery_download",
+    )  # fmt: skip
+    if shown.empty:
+        st.info("No sample to show here.")
+        return
+    pages = max(1, int(np.ceil(len(shown) / PAGE_SIZE)))
+    page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="cohorts_gallery_page")
+    chunk = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    split = str(chunk["split"].iloc[0])
+    kind, inputs = _guarded(sample_inputs, workspace, split, chunk["row"].to_numpy())
+    captions = [
+        f"{sid} · true {classes[int(y)]} → {classes[int(p)]} · {percent(c, digits=0)} · "
+        f"loss {loss:.2f}"
+        for sid, y, p, c, loss in zip(chunk["sample_id"], chunk["label"], chunk["pred"],
+                                      chunk["confidence"], chunk["loss"], strict=True)
+    ]  # fmt: skip
+    if kind == "image":
+        columns = st.columns(6)
+        for index, (image, caption) in enumerate(zip(inputs, captions, strict=True)):
+            columns[index % 6].image(upscale(image, size=96), caption=caption, clamp=True)
+        return
+    table = chunk[["sample_id", "label", "pred", "confidence", "loss"]].reset_index(drop=True)
+    table["label"] = [classes[int(v)] for v in table["label"]]
+    table["pred"] = [classes[int(v)] for v in table["pred"]]
+    if kind == "tabular":
+        table = pd.concat([table, inputs.reset_index(drop=True)], axis=1)
+    show_table(table, max_rows=PAGE_SIZE)
+
+
+READING_GUIDE = """
+- **Cohorts**: a metadata column's values (numeric columns in quantile bins, dates by period),
+  each split's metric per cohort with a 95% bootstrap interval, and the gap to the same cohort
+  on the reference split. Cells with fewer samples than the minimum are shown as "too few".
+- **Mix or performance**: a split can lose accuracy because it holds more of a hard cohort
+  (mix) or because the model got worse inside cohorts (performance). The two parts add up to
+  the change exactly.
+- **Weak slices**: combinations of up to three metadata values where the model errs most,
+  ranked by SliceLine's score of error excess and size; p-values are adjusted for the number
+  of slices tested (Benjamini-Hochberg).
+- **Errors**: the samples behind any cell, worst loss first, with a CSV of their ids.
+"""
+
+
+# -- the tabs -------------------------------------------------------------------------------------
+
+
+def decomposition_section(result: CohortsResult) -> None:
+    """Mix or performance: the split-level chart, its table and one split per cohort."""
+    from gengap_dash.analysis.cohorts import findings as verdicts
+    from gengap_dash.findings.cohorts import decomposition_cohort_frame, decomposition_frame
+    from gengap_dash.plots import cohorts as plots
+
+    if not result.decompositions:
+        st.info("There is no split to compare with the reference.")
+        return
+    worst = verdicts.decomposition_takeaway(result.decompositions)
+    explained_chart(
+        plots.decomposition_figure(result.decompositions),
+        shows=DECOMPOSITION_SHOWS,
+        takeaway=render(worst),
+        key="cohorts_decomposition",
+    )
+    show_table(decomposition_frame(result.decompositions))
+    names = [d.split for d in result.decompositions]
+    chosen = st.selectbox(
+        "Per cohort, for split", names, index=names.index(worst.split),
+        key="cohorts_decomposition_split",
+    )  # fmt: skip
+    one = result.decompositions[names.index(chosen)]
+    explained_chart(
+        plots.decomposition_cohort_figure(one),
+        shows=DECOMPOSITION_COHORT_SHOWS,
+        takeaway=render(verdicts.decomposition_finding(one)),
+        key="cohorts_decomposition_cohorts",
+    )
+    show_table(decomposition_cohort_frame(one))
+
+
+def slices_section(workspace: Workspace, table) -> None:
+    """Weak slices of a chosen split, and the embedding clusters."""
+    from gengap_dash.analysis.cohorts import findings as verdicts
+    from gengap_dash.findings.slices import clusters_frame, slices_frame
+    from gengap_dash.plots import cohorts as plots
+
+    searched = st.selectbox(
+        "Split to search", [DEFAULT_SEARCH, *workspace.split_names], key="cohorts_slices_split"
+    )
+    slices = slices_for(workspace, None if searched == DEFAULT_SEARCH else searched)
+    findings = verdicts.slice_findings(slices.search, slices.clusters)
+    if slices.search.slices:
+        explained_chart(
+            plots.slices_figure(slices.search, reference=table.reference),
+            shows=SLICES_SHOWS,
+            takeaway=render(findings[0]),
+            key="cohorts_slices",
+        )
+        show_table(slices_frame(slices.search, splits=[table.reference]))
+    else:
+        st.success(render(findings[0]))
+    st.caption(
+        f"{slices.search.n_tested:,} slices of at least {slices.search.min_support} samples "
+        f"tested on {slices.search.split} over {', '.join(slices.search.columns)}."
+    )
+    st.subheader("Embedding clusters as automatic cohorts")
+    if slices.clusters is None:
+        st.info(slices.clusters_note)
+        return
+    show_table(clusters_frame(slices.clusters), max_rows=8)
+    for finding in findings[1:]:
+        st.markdown(render(finding))
+
+
+def confusions_section(result: CohortsResult) -> None:
+    """The confusion matrix of a chosen split and its change against the reference."""
+    from gengap_dash.analysis.cohorts import findings as verdicts
+    from gengap_dash.findings.cohorts import confusion_frame
+    from gengap_dash.plots import cohorts as plots
+
+    table = result.table
+    others = [s for s in table.splits if s != table.reference]
+    split = st.selectbox("Split", others, index=len(others) - 1, key="cohorts_confusion_split")
+    finding = verdicts.confusion_finding(result, split)
+    left, right = st.columns(2)
+    with left:
+        explained_chart(
+            plots.confusion_figure(result.confusions, split),
+            shows=CONFUSION_SHOWS,
+            takeaway=render(finding) if finding else "No confusion grew.",
+            key="cohorts_confusion",
+        )
+    with right:
+        st.plotly_chart(
+            plots.confusion_change_figure(result.confusions, split), key="cohorts_confusion_change"
+        )
+    show_table(confusion_frame(result.confusions, split))
+
+
+def over_time_section(result: CohortsResult, colors) -> None:
+    """Accuracy per time window of chosen splits, with the change test's sentence."""
+    from gengap_dash.analysis.cohorts import findings as verdicts
+    from gengap_dash.plots import cohorts as plots
+
+    if result.over_time is None:
+        st.info(" ".join(result.notes))
+        return
+    shown = st.multiselect(
+        "Splits", splits_with_time(result), default=default_time_splits(result),
+        key="cohorts_time_splits",
+    )  # fmt: skip
+    explained_chart(
+        plots.over_time_figure(result.over_time, splits=shown, colors=colors),
+        shows=f"{TIME_SHOWS} {time_caption(result)}",
+        takeaway=render(verdicts.over_time_takeaway(result, shown)),
+        key="cohorts_time",
+    )
+
+
+def fairness_section(result: CohortsResult) -> None:
+    """The widest between-cohort differences per split, and per-class recall gaps."""
+    from gengap_dash.analysis.cohorts import findings as verdicts
+    from gengap_dash.findings.cohorts import fairness_frame
+    from gengap_dash.plots import cohorts as plots
+
+    show_table(fairness_frame(result))
+    splits = list(result.table.splits)
+    split = st.selectbox(
+        "Per-class recall gaps on", splits, index=len(splits) - 1, key="cohorts_fair_split"
+    )
+    fair = next(f for f in result.fairness if f.split == split)
+    finding = verdicts.fairness_finding(result, split)
+    explained_chart(
+        plots.recall_gap_figure(fair, result.classes),
+        shows=RECALL_SHOWS,
+        takeaway=render(finding)
+        if finding
+        else "Fewer than two cohorts have enough samples on this split.",
+        key="cohorts_recall",
+    )
