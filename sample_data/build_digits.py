@@ -139,6 +139,18 @@ def _acquire(image: np.ndarray, source: str, rng: np.random.Generator) -> np.nda
     return light + 0.8 * soft + rng.normal(0.0, 12.0, size=image.shape)
 
 
+WORN_SOURCE = "scanner B"
+"""In the field, this scanner's roller is worn: heavy-ink images come out smeared (the planted
+weak slice ``source = scanner B and ink = heavy``); the smear is their only defect (none of the
+field's other shifts reaches that scanner's back office)."""
+
+
+def _worn_roller(image: np.ndarray) -> np.ndarray:
+    """Ink bleeding on a worn roller: every stroke grows by a pixel on every side (a 3 x 3 grey
+    dilation). Deterministic, so it draws nothing from the field's random stream."""
+    return ndimage.grey_dilation(image, size=(3, 3))
+
+
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
@@ -186,14 +198,16 @@ def _table(
     source: Sequence[str],
     timestamp: pd.DatetimeIndex,
     ink_cuts: np.ndarray,
+    ink_images: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """One split table; ``ink`` comes from ``ink_images`` when given (else ``images``)."""
     n = len(labels)
     frame = pd.DataFrame(
         {
             "sample_id": [f"{prefix}-{i:05d}" for i in range(n)],
             "label": np.asarray(labels, dtype=np.int64),
             "pixels": list(images.reshape(n, -1).astype(np.uint8)),
-            "ink": _ink_levels(images, ink_cuts),
+            "ink": _ink_levels(images if ink_images is None else ink_images, ink_cuts),
             "shift": list(shift),
             "severity": np.asarray(severity, dtype=np.int64),
             "source": list(source),
@@ -281,7 +295,8 @@ def make_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
 def _field_table(
     seed: int, raw: np.ndarray, labels: np.ndarray, pool: np.ndarray, ink_cuts: np.ndarray
 ) -> pd.DataFrame:
-    """Twelve weeks of deployment: more phone cameras and more shifted images as time goes on."""
+    """Twelve weeks of deployment: more phone cameras and more shifted images as time goes on,
+    and a planted weak slice: heavy-ink images from :data:`WORN_SOURCE` pass its worn roller."""
     rng = _rng(seed, "field")
     idx = rng.choice(pool, size=FIELD_SIZE, replace=False)
     timestamp = _random_times(rng, FIELD_SIZE, FIELD_START, FIELD_DAYS).sort_values()
@@ -290,19 +305,24 @@ def _field_table(
     phone = 0.15 + 0.35 * progress
     p_shift = 0.04 + 0.46 * progress
     kinds = np.array(list(SHIFTS), dtype=object)
-    images, source, shift, severity = [], [], [], []
+    images, written, source, shift, severity = [], [], [], [], []
     for i, image_index in enumerate(idx):
         scanner_a = (1.0 - phone[i]) * 0.6
         src = rng.choice(
             np.array(SOURCES, dtype=object), p=[scanner_a, 1 - phone[i] - scanner_a, phone[i]]
         )
         image = _acquire(raw[image_index], src, rng)
-        if rng.random() < p_shift[i]:
+        # heavy ink by the rule of `_ink_levels`; the worn roller's smear is its only defect
+        worn = src == WORN_SOURCE and _to_uint8(image).sum(dtype=np.int64) >= ink_cuts[1]
+        written.append(_to_uint8(image))  # the field's `ink`: of the writing, before any defect
+        if rng.random() < p_shift[i] and not worn:
             kind = str(rng.choice(kinds))
             level = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
             image = SHIFTS[kind](_to_uint8(image).astype(np.float64), level, rng)
         else:
             kind, level = "none", 0
+        if worn:
+            image = _worn_roller(image)
         images.append(_to_uint8(image))
         source.append(src)
         shift.append(kind)
@@ -316,6 +336,7 @@ def _field_table(
         source=source,
         timestamp=timestamp,
         ink_cuts=ink_cuts,
+        ink_images=np.stack(written),
     )
 
 
