@@ -149,7 +149,7 @@ def test_tables_have_the_documented_columns(tables: dict[str, pd.DataFrame], pro
     assert all_ids.is_unique
     for name, frame in tables.items():
         role = project["splits"][name]["role"]
-        pairing = ["source_id"] if role == "shifted" else []  # see tests/test_saliency_sample.py
+        pairing = ["source_id"] if role == "shifted" else []  # see tests/test_saliency_view.py
         assert list(frame.columns) == [COLUMNS[0], *pairing, *COLUMNS[1:]], name
         assert frame["sample_id"].str.startswith(f"{name}-").all()
         assert frame["label"].between(0, 9).all()
