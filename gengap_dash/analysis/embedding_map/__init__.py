@@ -61,15 +61,19 @@ class EmbeddingMap:
 def stratified_sample(
     sizes: list[int], *, total: int = DEFAULT_FIT_SAMPLES, seed: int = 0
 ) -> list[np.ndarray]:
-    """Row indices to fit on, per split: proportional to size, at least
-    :data:`MIN_PER_SPLIT` (or the whole split), at most ``total`` in all (about)."""
+    """Row indices to fit on, per split: :data:`MIN_PER_SPLIT` rows (or the whole split), and
+    the rest of ``total`` shared in proportion to what each split has left; at most ``total``
+    in all."""
     rng = np.random.default_rng(seed)
     n = sum(sizes)
     if n <= total:
         return [np.arange(size) for size in sizes]
+    floors = [min(size, MIN_PER_SPLIT) for size in sizes]
+    budget = max(0, total - sum(floors))
+    spare = sum(size - floor for size, floor in zip(sizes, floors, strict=True)) or 1
     chosen = []
-    for size in sizes:
-        want = min(size, max(MIN_PER_SPLIT, round(total * size / n)))
+    for size, floor in zip(sizes, floors, strict=True):
+        want = min(size, floor + int(budget * (size - floor) / spare))
         chosen.append(np.sort(rng.choice(size, want, replace=False)))
     return chosen
 
