@@ -16,7 +16,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PAGES = ["overview", "learning-curves", "calibration"]
+PAGES = ["overview", "learning_curves", "calibration"]
 CHROMIUM_ARGS = [
     "--disable-gpu",
     "--disable-quic",
@@ -69,15 +69,9 @@ def main() -> None:
                 args=CHROMIUM_ARGS,
             )
             page = browser.new_page(viewport={"width": arguments.width, "height": arguments.height})
-            # Open the app at its root, then follow the sidebar links as a reader would (a
-            # direct first request to a sub-page meets Streamlit's folder-based page fallback).
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("[data-testid=stSidebarNav]", timeout=120_000)
-            for name in arguments.pages:
-                if name != "overview":
-                    page.locator(f"[data-testid=stSidebarNav] a[href$='/{name}']").click()
-                else:
-                    page.locator("[data-testid=stSidebarNav] a").first.click()
+            for name in arguments.pages:  # each page by its link, as a shared link opens it
+                page.goto(f"http://127.0.0.1:{port}/{'' if name == 'overview' else name}")
+                page.wait_for_selector("[data-testid=stSidebarNav]", timeout=120_000)
                 page.wait_for_timeout(1500)
                 page.wait_for_function(
                     "!document.querySelector('[data-testid=stStatusWidget]')", timeout=180_000

@@ -6,11 +6,13 @@ Screenshots are written to ``artifacts/screenshots`` for a human to look at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,17 +48,12 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     }
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A live dashboard on the sample project, with a private cache."""
+@contextlib.contextmanager
+def _server(environment: dict[str, str]) -> Iterator[str]:
+    """A live dashboard (``app.py``) with ``environment``; yields its URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    environment = {
-        **os.environ,
-        "GENGAP_CACHE_DIR": str(tmp_path_factory.mktemp("browser-cache")),
-        "GENGAP_PROJECT": str(ROOT / "sample_data" / "digits" / "project.yaml"),
-    }
     server = subprocess.Popen(
         [
             sys.executable,
@@ -70,7 +67,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--browser.gatherUsageStats=false",
         ],
         cwd=ROOT,
-        env=environment,
+        env={**os.environ, **environment},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -89,6 +86,18 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A live dashboard on the sample project, with a private cache."""
+    with _server(
+        {
+            "GENGAP_CACHE_DIR": str(tmp_path_factory.mktemp("browser-cache")),
+            "GENGAP_PROJECT": str(ROOT / "sample_data" / "digits" / "project.yaml"),
+        }
+    ) as url:
+        yield url
 
 
 def test_overview_renders_the_scorecard_and_its_charts(server_url: str, page) -> None:
@@ -110,7 +119,7 @@ def test_overview_renders_the_scorecard_and_its_charts(server_url: str, page) ->
 
 @pytest.mark.parametrize(
     ("link", "heading", "min_charts"),
-    [("learning-curves", "Learning curves", 4), ("calibration", "Calibration", 2)],
+    [("learning_curves", "Learning curves", 4), ("calibration", "Calibration", 2)],
 )
 def test_every_page_renders_its_charts_from_the_sidebar(
     server_url: str, page, link: str, heading: str, min_charts: int
@@ -141,3 +150,47 @@ def test_a_deep_link_opens_the_page_inside_the_app_navigation(server_url: str, p
     )
     nav = page.locator("[data-testid=stSidebarNav]").inner_text()
     assert "Gap scorecard" in nav and "Learning curves" in nav  # the app's titles, not file names
+
+
+def test_a_first_request_by_deep_link_opens_cleanly_and_outside_paths_are_refused(
+    tmp_path: Path, page
+) -> None:
+    """On a freshly started server, a shared link to a sub-page opens that page inside the app's
+    navigation without Streamlit's "Page not found" notice (issue 8 item 10); a link that names a
+    file outside the served projects shows the refusal and nothing of the file (issue 14)."""
+    marker = tmp_path / "MARKER"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('x')\ndef make(): pass\n"
+    )
+    (outside / "project.yaml").write_text(
+        "name: evil\nmodel: {factory: 'evil.py:make'}\ninputs: {kind: tabular}\nlabel: y\n"
+        "splits: {train: {path: t.csv, role: train}}\n"
+    )
+    environment = {
+        "GENGAP_CACHE_DIR": str(tmp_path / "cache"),
+        "GENGAP_PROJECT": str(ROOT / "sample_data" / "digits" / "project.yaml"),
+    }
+    with _server(environment) as url:
+        page.set_viewport_size({"width": 1440, "height": 1600})
+        page.goto(f"{url}/learning_curves")  # the server's very first request
+        page.wait_for_function(
+            "document.querySelector('h1') && document.querySelector('h1').innerText"
+            ".startsWith('Learning curves')",
+            timeout=180_000,
+        )
+        page.wait_for_timeout(2000)  # a notice would arrive with the first script run
+        body = page.locator("body").inner_text()
+        assert "Page not found" not in body
+        nav = page.locator("[data-testid=stSidebarNav]").inner_text()
+        assert "Gap scorecard" in nav and "Calibration" in nav
+        for target in ("/etc/passwd", str(outside / "project.yaml")):
+            page.goto(f"{url}/calibration?project={urllib.parse.quote(target)}")
+            page.wait_for_selector("text=This project is not served here", timeout=120_000)
+            body = page.locator("[data-testid=stMain]").inner_text()
+            assert "root:" not in body and "evil" not in body
+            assert page.locator("[data-testid=stException]").count() == 0
+        page.screenshot(path=str(tmp_path / "refused.png"), full_page=True)
+    assert not marker.exists()
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npy"))

@@ -99,11 +99,19 @@ def show_page_errors(where: str) -> Iterator[None]:
 
 
 def ensure_app_navigation(page_file: str) -> None:
-    """Call first in every page with its ``__file__``: outside the app's navigation, run the
-    app on this page instead, then stop."""
+    """Call first in every page with its ``__file__``: outside the app's navigation (the first
+    request to a fresh server, resolved against the ``pages/`` folder), run the app instead,
+    which resolves the same page by its URL path, then stop.
+
+    Args:
+        page_file: the page's ``__file__`` (kept for the pages' calls; the request's page name
+            decides which page runs).
+    """
     if getattr(_run_state, "inside", False):
         return
-    run_app(default_page=Path(page_file).name)
+    # The default page stays the overview: the default page's URL path is "", so making this
+    # page the default would hide it from the request's page name ("Page not found").
+    run_app()
     st.stop()
 
 
