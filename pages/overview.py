@@ -12,15 +12,16 @@ from gengap_dash.analysis.scorecard import (
     scorecard_findings,
 )
 from gengap_dash.findings import render
-from gengap_dash.findings.tables import (
+from gengap_dash.findings.words import join_names
+from gengap_dash.metrics.classification import SCORECARD_METRICS
+from gengap_dash.plots.scorecard import (  # the table and the cards
     GAP_COLUMN,
     accuracy_delta_color,
     accuracy_delta_text,
+    gap_figure,
+    metric_by_split_figure,
     scorecard_table,
 )
-from gengap_dash.findings.words import join_names
-from gengap_dash.metrics.classification import SCORECARD_METRICS
-from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure
 from gengap_dash.plots.style import split_colors
 from gengap_dash.ui.analysis import said, scorecard_for
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box, verdict_list

@@ -18,6 +18,7 @@ from gengap_dash.analysis.learning_curves import (
 )
 from gengap_dash.cli.main import main
 from gengap_dash.data.training_logs import load_training_runs
+from gengap_dash.findings import to_json
 from gengap_dash.findings.learning_curves import verdict_text
 from gengap_dash.project.spec import load_project
 
@@ -74,11 +75,29 @@ def test_json_equals_the_library_diagnosis(
     for index, run in enumerate(runs):
         checkpoint = logs.checkpoint_epoch if index == 0 else None  # the first run's weights
         expected = diagnose_run(run, patience=patience, checkpoint_epoch=checkpoint)
-        assert_same(payload["runs"][run.name], expected.to_dict())
+        shown = payload["runs"][run.name]
+        # The diagnosis, its verdict in words and its structured findings (with their text).
+        assert_same(
+            shown,
+            {
+                **expected.to_dict(),
+                "verdict": run_verdict(expected),
+                "findings": to_json(run_findings(expected)),
+            },
+        )
+        assert shown["findings"][0]["kind"].startswith("learning_curves.")
     assert payload["runs"]["main_run"]["best_epoch"] == 13
     assert payload["runs"]["main_run"]["checkpoint_epoch"] == 60
     assert payload["runs"]["train_size_100"]["checkpoint_epoch"] is None
-    assert_same(payload["data_size"], data_size_analysis(runs).to_dict())
+    data_size = data_size_analysis(runs)
+    assert_same(
+        payload["data_size"],
+        {
+            **data_size.to_dict(),
+            "verdict": data_size_verdict(data_size),
+            "findings": to_json(data_size_findings(data_size)),
+        },
+    )
     assert payload["skipped"] == {} and payload["notes"] == []
 
 

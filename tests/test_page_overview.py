@@ -14,7 +14,7 @@ from gengap_dash.analysis.scorecard import (
     scorecard_findings,
 )
 from gengap_dash.findings import render
-from gengap_dash.findings.tables import scorecard_table
+from gengap_dash.plots.scorecard import scorecard_table
 from gengap_dash.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]

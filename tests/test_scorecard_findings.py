@@ -20,13 +20,13 @@ from gengap_dash.analysis.scorecard import (
 from gengap_dash.analysis.scorecard.findings import comparison_reference, pair_finding
 from gengap_dash.findings import render, to_json
 from gengap_dash.findings.render import registered_kinds
-from gengap_dash.findings.tables import (
+from gengap_dash.plots.scorecard import (  # the table and the cards
     GAP_COLUMN,
     accuracy_delta_color,
     accuracy_delta_text,
+    gap_figure,
     scorecard_table,
 )
-from gengap_dash.plots.scorecard import gap_figure
 from gengap_dash.stats.bootstrap import Estimate
 
 
@@ -252,6 +252,6 @@ def test_the_gap_chart_colours_the_pair_as_its_verdict():
     card = shift_card()
     fig = gap_figure(card, "accuracy", reference="validation")
     train_trace = next(t for t in fig.data if any("train" in str(y) for y in t.y))
-    assert train_trace.name == "Gap past the warning line"
+    assert train_trace.name == "Warning gap"
     index = [str(y) for y in train_trace.y].index("train")
     assert train_trace.x[index] == pytest.approx(-8.6)
