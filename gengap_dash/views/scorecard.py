@@ -107,8 +107,7 @@ class ScorecardView(View):
     def report_section(self, result: Scorecard) -> str:
         from gengap_dash.analysis.scorecard.findings import gap_chart_takeaway, metric_takeaway
         from gengap_dash.findings.render import render
-        from gengap_dash.findings.tables import scorecard_table
-        from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure
+        from gengap_dash.plots.scorecard import gap_figure, metric_by_split_figure, scorecard_table
         from gengap_dash.plots.style import split_colors
 
         colors = split_colors(result.split_roles)
