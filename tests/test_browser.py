@@ -67,7 +67,7 @@ def _server(environment: dict[str, str]) -> Iterator[str]:
             "--browser.gatherUsageStats=false",
         ],
         cwd=ROOT,
-        env={**os.environ, **environment},
+        env={**_without_served_projects(os.environ), **environment},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -86,6 +86,13 @@ def _server(environment: dict[str, str]) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def _without_served_projects(environment: dict[str, str] | os._Environ) -> dict[str, str]:
+    """The environment without the variables that choose what a server serves (each server
+    here names its own)."""
+    names = ("GENGAP_PROJECT", "GENGAP_PROJECTS_DIR", "GENGAP_ALLOW_ANY_PROJECT_PATH")
+    return {name: value for name, value in environment.items() if name not in names}
 
 
 @pytest.fixture(scope="session")
