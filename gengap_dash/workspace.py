@@ -66,6 +66,7 @@ class Workspace:
         self._states: dict[str, _SplitState] = {}
         self._model: nn.Module | None = None
         self._brought: dict[str, pd.DataFrame] | None = None
+        self._brought_probs: dict[str, np.ndarray] = {}
         self._keys: dict[str, str] = {}
         self._features: FeatureSelection | None = None
         self._width: int | None = None
@@ -431,12 +432,16 @@ class Workspace:
                 n_classes=len(self.spec.classes) if self.spec.classes else None,
                 classes=self.spec.classes,
             )
+            # the probabilities leave ``attrs`` (pandas deep-copies attrs on every operation)
+            self._brought_probs = {
+                name: part.attrs.pop("probs") for name, part in self._brought.items()
+            }
             self.embedding_note = (
                 "This project brings its own predictions, which carry no embeddings: the "
                 "feature-space views need a model."
             )
         part = self._brought[split]
-        probs = part.attrs["probs"]
+        probs = self._brought_probs[split]
         file_name = self.spec.predictions.name if self.spec.predictions else ""
         if len(part) == 0:
             raise ProjectError(f"Predictions file {file_name}: split {split!r} has no rows.")
@@ -462,7 +467,7 @@ class Workspace:
             split,
             outputs,
             labels=labels,
-            sample_ids=part["sample_id"].astype(str).tolist(),
+            sample_ids=part["sample_id"],
             extra=extra,
         )
         logits = np.log(np.clip(probs, 1e-15, None)).astype(np.float32)

@@ -65,13 +65,20 @@ def build_hub_frame(
     outputs: SplitOutputs,
     *,
     labels: np.ndarray,
-    sample_ids: Sequence[str],
+    sample_ids: Sequence[str] | pd.Series,
     extra: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The hub rows of one split (``extra`` holds its metadata/time columns, row-aligned)."""
+    """The hub rows of one split (``extra`` holds its metadata/time columns, row-aligned).
+
+    ``sample_ids`` may be a Series (converted to strings vectorised) or any sequence.
+    """
+    if isinstance(sample_ids, pd.Series | pd.api.extensions.ExtensionArray):
+        ids = pd.Series(sample_ids).astype("string").array  # vectorised, no Python per row
+    else:
+        ids = pd.array(list(map(str, sample_ids)), dtype="string")
     columns: dict[str, object] = {
         "split": split,
-        "sample_id": pd.array(list(map(str, sample_ids)), dtype="string"),
+        "sample_id": ids,
         "label": labels.astype(np.int64),
         "pred": outputs.pred.astype(np.int64),
         "confidence": outputs.confidence,
