@@ -43,6 +43,7 @@ _STALE_TEMP_SECONDS = 3600
 _HOST = hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
 _LOCK_STRIPES = 256
 _held = threading.local()
+_swept_legacy: set[str] = set()
 
 
 def default_cache_dir() -> Path:
@@ -222,7 +223,10 @@ class ArrayCache:
         if trash.is_dir():
             for leftover in _listing(trash):
                 _remove(leftover)
-        if self.entries.is_dir():  # trash of older versions, beside the entries
+        # trash of older versions, beside the entries: listing every shard costs more, so once
+        # per process and cache
+        if str(self.root) not in _swept_legacy and self.entries.is_dir():
+            _swept_legacy.add(str(self.root))
             for leftover in self.entries.glob("*/.trash-*"):
                 _remove(leftover)
 
