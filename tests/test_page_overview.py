@@ -131,3 +131,31 @@ def test_a_replaced_data_table_is_read_again_while_the_app_runs(
     after = {metric.label: metric.value for metric in app.metric}
     assert after["noisy"] != shown["noisy"]
     assert after["train"] == shown["train"]
+
+
+def test_one_reference_per_statement_and_one_sign(
+    tabular_project: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8: every card names its reference and reads 'worse'/'better' (no green arrow for
+    train), the table has one gap column with the reference in each cell and fits a 1440 px
+    window (only accuracy's interval unless asked), and the help text names this project's own
+    shifted splits."""
+    from gengap_dash.plots.scorecard import GAP_COLUMN, accuracy_delta_text
+
+    app = open_app(tabular_project, monkeypatch)
+    assert not app.exception
+    _, scorecard = expected_scorecard(tabular_project, cache_dir)
+    deltas = {metric.label: metric.delta for metric in app.metric}
+    assert not deltas["train"]  # the reference of the fit verdict: no delta, no arrow
+    for name in ("val", "noisy"):
+        assert deltas[name] == accuracy_delta_text(scorecard, name)
+        assert deltas[name].endswith((" than train", " than test", " than val"))
+    table = app.dataframe[0].value
+    assert [column for column in table.columns if "gap" in column.lower()] == [GAP_COLUMN]
+    assert not table["Macro-F1"].str.contains(r"\(").any()  # values only by default
+    assert table["Accuracy"].str.contains(r"\(").all()
+    app.toggle(key="overview_all_intervals").set_value(True).run()
+    assert app.dataframe[0].value["Macro-F1"].str.contains(r"\(").all()
+    help_text = "\n".join(block.value for block in app.markdown)
+    assert "rotated, blurred, field" not in help_text
+    assert "(here: noisy)" in help_text
