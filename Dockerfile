@@ -44,5 +44,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).read() != b'ok')"
 # Inside the container the server must listen on all of the container's interfaces so that the
 # published port reaches it; outside Docker it binds to 127.0.0.1 (see .streamlit/config.toml).
+# Browsers may reach it as localhost / 127.0.0.1 (server.allowedHosts); behind a proxy with a host
+# name, add it: -e STREAMLIT_SERVER_ALLOWED_HOSTS=dash.example.org
 CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0", \
      "--server.headless=true", "--browser.gatherUsageStats=false"]
