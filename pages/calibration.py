@@ -37,7 +37,7 @@ overview, reliability, temperature, by_cohort, selective = st.tabs(ui.TABS, key=
 
 with overview:
     st.subheader("How far is confidence from accuracy on each split?")
-    ui.show_table(ui.metrics_table(reports), pinned="Metric")
+    ui.show_wide_table(ui.metrics_table(reports), index="Metric")
     st.caption(ui.settings_caption(chosen))
     explained_chart(
         calibration_metrics_chart(reports, colors=colors, title=""),
@@ -61,13 +61,12 @@ with temperature:
     comparison = ui.comparison_for(workspace, chosen, method)  # None: the reason is shown
     if comparison is not None:
         ui.temperature_cards(comparison)
-        if comparison.transfer:
-            verdict_box(comparison.transfer, ui.gain_severity(comparison))
+        ui.transfer_list(comparison)
         ui.show_table(ui.temperature_table(comparison), pinned="Split")
         explained_chart(
             temperature_comparison_chart(comparison, colors=colors),
             shows=ui.TEMPERATURE_SHOWS,
-            takeaway=" ".join(comparison.sentences[1:]),
+            takeaway=comparison.recalibration_note,
             key="calibration_temperature_chart",
         )
         diagram_splits = st.multiselect(

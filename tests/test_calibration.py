@@ -157,7 +157,7 @@ def test_reliability_bins_carry_the_wilson_interval_of_each_bins_accuracy():
     bins = cal_report.reliability_bins(confidences, hits, n_bins=15)
     for index in np.flatnonzero(bins.count > 0):
         n = int(bins.count[index])
-        k = int(round(bins.accuracy[index] * n))
+        k = round(float(bins.accuracy[index]) * n)
         reference = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
         assert bins.accuracy_low[index] == pytest.approx(reference.low, abs=1e-12)
         assert bins.accuracy_high[index] == pytest.approx(reference.high, abs=1e-12)
@@ -1088,12 +1088,19 @@ def test_reliability_diagram_draws_non_empty_bins_only(comparison):
     for trace in lines:
         reliability = bins[trace.name]
         assert trace.line.color == colors[trace.name]
-        np.testing.assert_array_equal(
-            np.isnan(np.array(trace.y, dtype=float)), reliability.count == 0
+        # the line joins the bins that hold enough samples to mean something
+        reliable = reliability.count >= plots.MIN_RELIABLE_BIN
+        np.testing.assert_allclose(np.array(trace.y, dtype=float), reliability.accuracy[reliable])
+        # every non-empty bin is a point (small ones faded); an empty bin is not drawn
+        points = [t for t in fig.data if t.type == "scatter" and t.legendgroup == trace.name]
+        drawn = np.concatenate([np.array(t.y, dtype=float) for t in points if t.mode == "markers"])
+        assert np.sort(drawn[np.isfinite(drawn)]).tolist() == pytest.approx(
+            np.sort(reliability.accuracy[reliability.count > 0]).tolist()
         )
-        assert "accuracy" in trace.hovertemplate and "samples" in trace.hovertemplate
+        assert all("accuracy" in t.hovertemplate and "samples" in t.hovertemplate
+                   for t in points if t.mode == "markers")  # fmt: skip
     gaps = [trace for trace in fig.data if trace.type == "bar" and trace.name.endswith(": gap")]
-    assert len(gaps[0].x) == int((bins["val"].count > 0).sum())
+    assert len(gaps[0].x) == int((bins["val"].count >= plots.MIN_RELIABLE_BIN).sum())
     histograms = [
         trace for trace in fig.data if trace.type == "bar" and trace.name.endswith(": samples")
     ]

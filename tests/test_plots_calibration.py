@@ -107,9 +107,13 @@ def test_empty_bins_stay_empty():
     bins = cal_report.reliability_bins(confidences, hits, n_bins=10)
     assert (bins.count == 0).sum() == 8
     fig = plots.reliability_diagram({"test": bins})
-    assert len(bars(fig, "gap").x) == 2
+    # both non-empty bins hold fewer than MIN_RELIABLE_BIN samples: faded points, no gap bar,
+    # no line through them; the 8 empty bins are not drawn at all
+    assert len(bars(fig, "gap").x) == 0
     line = next(trace for trace in fig.data if trace.name == "test")
-    assert np.isnan(values(line.y)).sum() == 8
+    assert len(line.y) == 0
+    small = next(trace for trace in fig.data if trace.name == "test: small bins")
+    assert np.isnan(values(small.y)).sum() == 8 and np.isfinite(values(small.y)).sum() == 2
     histogram = values(bars(fig, "samples").y)
     assert (histogram[bins.count == 0] == 0).all()
 
@@ -224,23 +228,32 @@ def test_reliability_points_show_wilson_intervals_sized_and_faded_by_count():
     grows with the bin's count and bins under MIN_RELIABLE_BIN samples are faded."""
     equal_width = cal_report.reliability_bins(*confident_model(300, seed=2), n_bins=15)
     fig = plots.reliability_diagram({"test": equal_width})
-    line = next(t for t in fig.data if t.type == "scatter" and t.name == "test")
-    filled = equal_width.count > 0
-    plus, minus = values(line.error_y.array), values(line.error_y.arrayminus)
-    np.testing.assert_allclose(
-        (values(line.y) + plus)[filled], equal_width.accuracy_high[filled], atol=1e-12
-    )
-    np.testing.assert_allclose(
-        (values(line.y) - minus)[filled], equal_width.accuracy_low[filled], atol=1e-12
-    )
-    sizes, opacity = values(line.marker.size), values(line.marker.opacity)
-    order = np.argsort(equal_width.count)
-    assert np.all(np.diff(sizes[order]) >= 0)  # a bigger bin never gets a smaller marker
-    assert sizes.max() == plots.MAX_MARKER_SIZE
+    big = next(t for t in fig.data if t.name == "test: bins")
+    small = next(t for t in fig.data if t.name == "test: small bins")
     sparse = equal_width.count < plots.MIN_RELIABLE_BIN
-    assert sparse[filled].any() and (~sparse[filled]).any()  # the fixture has both kinds
-    assert (opacity[sparse] == plots.FADED_OPACITY).all() and (opacity[~sparse] == 1.0).all()
-    # the widest interval belongs to a sparse bin, the narrowest to the biggest bin
+    filled = equal_width.count > 0
+    assert (sparse & filled).any() and (~sparse).any()  # the sample has both kinds
+    for trace, chosen in ((big, ~sparse), (small, sparse)):
+        y = values(trace.y)
+        np.testing.assert_allclose(y, equal_width.accuracy[chosen])
+        ok = np.isfinite(y)
+        np.testing.assert_allclose(
+            (y + values(trace.error_y.array))[ok], equal_width.accuracy_high[chosen][ok]
+        )
+        np.testing.assert_allclose(
+            (y - values(trace.error_y.arrayminus))[ok], equal_width.accuracy_low[chosen][ok]
+        )
+        sizes = values(trace.marker.size)
+        np.testing.assert_allclose(sizes, np.asarray(plots.marker_sizes(equal_width.count))[chosen])
+    assert big.marker.color.startswith("#") and small.marker.color.startswith("rgba(")
+    assert small.marker.color.endswith(f", {plots.FADED_OPACITY})")  # faded, interval too
+    assert small.error_y.color == small.marker.color
+    line = next(t for t in fig.data if t.name == "test")
+    np.testing.assert_allclose(values(line.y), equal_width.accuracy[~sparse])  # no zigzag
+    all_sizes = np.asarray(plots.marker_sizes(equal_width.count))
+    order = np.argsort(equal_width.count)
+    assert np.all(np.diff(all_sizes[order]) >= 0)  # a bigger bin never gets a smaller marker
+    # the widest interval belongs to a small bin, the narrowest to the biggest bin
     widths = (equal_width.accuracy_high - equal_width.accuracy_low)[filled]
     assert sparse[filled][np.argmax(widths)]
     assert np.argmin(widths) == np.argmax(equal_width.count[filled])

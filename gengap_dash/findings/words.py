@@ -139,3 +139,18 @@ def decimal(value: float | None, *, digits: int = 1) -> str:
 def confidence_label(confidence: float) -> str:
     """``0.95 -> "95% CI"``."""
     return f"{100 * confidence:g}% CI"
+
+
+def compact(
+    value: float | None, low: float | None = None, high: float | None = None, *, unit: str
+) -> str:
+    """A value and its interval in a narrow table cell, the unit left to the row label:
+    ``"16.3 (13.0–19.0)"`` (percent), ``"+1.6 (+0.3–+2.9)"`` (points), ``"0.149
+    (0.051–0.275)"`` (number, nats); the value alone without an interval; ``"n/a"``."""
+    if not _finite(value):
+        return "n/a"
+    scale, spec = {"percent": (100, ".1f"), "points": (100, "+.1f")}.get(unit, (1, ".3f"))
+    text = f"{scale * value:{spec}}"
+    if _finite(low) and _finite(high):
+        text += f" ({scale * low:{spec}}–{scale * high:{spec}})"
+    return text

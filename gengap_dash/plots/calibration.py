@@ -15,11 +15,14 @@ from plotly.subplots import make_subplots
 from gengap_dash.analysis.calibration.cohorts import CohortCalibration
 from gengap_dash.analysis.calibration.report import (
     METRIC_LABELS,
+    METRIC_NAMES,
+    METRIC_UNITS,
     CalibrationSummary,
     ReliabilityBins,
 )
 from gengap_dash.analysis.calibration.temperature import TemperatureComparison
 from gengap_dash.findings.calibration import GAIN_VERDICT_LABELS
+from gengap_dash.findings.words import number, percent, points
 from gengap_dash.plots.style import NEUTRAL, apply_layout, split_colors
 from gengap_dash.stats.bootstrap import Estimate
 
@@ -34,19 +37,14 @@ guess (a 95% Wilson interval of about +-30 points at 10 samples)."""
 FADED_OPACITY = 0.3
 MIN_MARKER_SIZE = 4.0
 MAX_MARKER_SIZE = 14.0
-_PERCENT_METRICS = ("ece", "adaptive_ece", "mce", "rms_ce", "classwise_ece", "accuracy")
+_PERCENT_METRICS = tuple(name for name in METRIC_NAMES if METRIC_UNITS[name] == "percent")
+_UNIT_SUFFIX = {"percent": " (%)", "points": " (points)", "nats": " (nats)", "number": ""}
 _AXIS_TITLES: dict[str, str] = {
-    "ece": "ECE (%)",
-    "adaptive_ece": "Adaptive ECE (%)",
-    "mce": "MCE (%)",
-    "rms_ce": "RMS calibration error (%)",
-    "classwise_ece": "Classwise ECE (%)",
-    "accuracy": "Accuracy (%)",
-    "mean_confidence": "Mean confidence (%)",
+    **{name: METRIC_LABELS[name] + _UNIT_SUFFIX[METRIC_UNITS[name]] for name in METRIC_NAMES},
     "overconfidence": "Confidence − accuracy (points)",
     "brier": "Brier score (0 to 2)",
-    "nll": "NLL (nats)",
 }
+"""Axis titles: the registry's label and unit (``gengap_dash.metrics.registry``)."""
 _PANEL_TITLES: dict[str, str] = {
     **_AXIS_TITLES,
     "rms_ce": "RMS error (%)",
@@ -479,7 +477,7 @@ def _reliability_traces(
     Gap bars stand at the bin's mean confidence, ``bar_width`` wide, from the accuracy to
     the diagonal. The histogram is laid out by :func:`_histogram_bars`.
     """
-    filled = bins.count > 0
+    filled = bins.count >= MIN_RELIABLE_BIN  # gap bars only where the accuracy means something
     customdata = np.column_stack([bins.lower, bins.upper, bins.count, bins.share, bins.gap])
     bin_range = "bin (%{customdata[0]:.4~f}, %{customdata[1]:.4~f}]"
     gap_bars = go.Bar(
@@ -495,46 +493,64 @@ def _reliability_traces(
         hoverinfo="skip",
     )
     # Each bin's accuracy with its 95% Wilson interval; the marker's area grows with the bin's
-    # count, and bins under MIN_RELIABLE_BIN samples are faded, so that the eye follows the bins
-    # that hold data and not the few-sample bins that swing from 0% to 100% by chance.
+    # count. The line joins only the bins of at least MIN_RELIABLE_BIN samples, and the smaller
+    # bins are faded (marker and interval), so that the eye follows the bins that hold data and
+    # not the few-sample bins that swing from 0% to 100% by chance.
     reliable = bins.count >= MIN_RELIABLE_BIN
     low = np.asarray(bins.accuracy_low, dtype=np.float64)
     high = np.asarray(bins.accuracy_high, dtype=np.float64)
     customdata = np.column_stack([customdata, low, high])
+    sizes = np.asarray(marker_sizes(bins.count))
+    hovertemplate = (
+        f"<b>{split}</b><br>{bin_range}<br>"
+        "samples: %{customdata[2]:,.0f} (%{customdata[3]:.1%})<br>"
+        "accuracy: %{y:.1%} (95% interval %{customdata[5]:.1%} to %{customdata[6]:.1%})<br>"
+        "mean confidence: %{x:.1%}<br>"
+        "gap (confidence − accuracy): %{customdata[4]:+.1%}<extra></extra>"
+    )
     line = go.Scatter(
-        x=bins.mean_confidence,
-        y=bins.accuracy,
-        mode="lines+markers",
-        connectgaps=False,
-        cliponaxis=False,
+        x=bins.mean_confidence[reliable],
+        y=bins.accuracy[reliable],
+        mode="lines",
         line={"color": color, "width": 1.5},
-        marker={
-            "color": color,
-            "size": marker_sizes(bins.count),
-            "opacity": np.where(reliable, 1.0, FADED_OPACITY).tolist(),
-            "line": {"width": 1, "color": "white"},
-        },
-        error_y={
-            "type": "data",
-            "symmetric": False,
-            "array": np.nan_to_num(high - bins.accuracy).tolist(),
-            "arrayminus": np.nan_to_num(bins.accuracy - low).tolist(),
-            "color": color,
-            "thickness": 1.2,
-            "width": 0,
-        },
         name=split,
         legendgroup=split,
         showlegend=show_legend,
-        customdata=customdata,
-        hovertemplate=(
-            f"<b>{split}</b><br>{bin_range}<br>"
-            "samples: %{customdata[2]:,.0f} (%{customdata[3]:.1%})<br>"
-            "accuracy: %{y:.1%} (95% interval %{customdata[5]:.1%} to %{customdata[6]:.1%})<br>"
-            "mean confidence: %{x:.1%}<br>"
-            "gap (confidence − accuracy): %{customdata[4]:+.1%}<extra></extra>"
-        ),
+        hoverinfo="skip",
     )
+    points = []
+    for chosen, opacity, suffix in (
+        (reliable, 1.0, "bins"),
+        (~reliable, FADED_OPACITY, "small bins"),
+    ):
+        shade = _with_alpha(color, opacity)
+        points.append(
+            go.Scatter(
+                x=bins.mean_confidence[chosen],
+                y=bins.accuracy[chosen],
+                mode="markers",
+                cliponaxis=False,
+                marker={
+                    "color": shade,
+                    "size": sizes[chosen].tolist(),
+                    "line": {"width": 1, "color": "white"},
+                },
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": np.nan_to_num(high - bins.accuracy)[chosen].tolist(),
+                    "arrayminus": np.nan_to_num(bins.accuracy - low)[chosen].tolist(),
+                    "color": shade,
+                    "thickness": 1.2,
+                    "width": 0,
+                },
+                name=f"{split}: {suffix}",
+                legendgroup=split,
+                showlegend=False,
+                customdata=customdata[chosen],
+                hovertemplate=hovertemplate,
+            )
+        )
     positions, widths, bases = _histogram_bars(bins, bar_width=bar_width)
     histogram = go.Bar(
         x=positions,
@@ -552,7 +568,15 @@ def _reliability_traces(
             "samples: %{customdata[2]:,.0f} (%{y:.1%})<extra></extra>"
         ),
     )
-    return [(gap_bars, 1), (line, 1), (histogram, 2)]
+    return [(gap_bars, 1), (line, 1), (points[0], 1), (points[1], 1), (histogram, 2)]
+
+
+def _with_alpha(color: str, alpha: float) -> str:
+    """``"#rrggbb"`` -> ``"rgba(r, g, b, alpha)"`` (other colour strings are returned as is)."""
+    if alpha >= 1.0 or not (color.startswith("#") and len(color) == 7):
+        return color
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
 def marker_sizes(counts: np.ndarray) -> list[float]:
@@ -568,10 +592,18 @@ def marker_sizes(counts: np.ndarray) -> list[float]:
 
 def _legend_under_axes(fig: go.Figure, *, gap: int = 62) -> None:
     """A horizontal legend ``gap`` pixels under the plot area (below the x axis title),
-    left-aligned. Plotly grows the bottom margin to fit it however many rows it wraps to, so on
-    a narrow screen it never runs into the title, as a legend beside the title does."""
+    left-aligned, on a wide screen or a narrow one.
+
+    The bottom margin is reserved for the legend up front (about 26 px per row of at most
+    :data:`_LEGEND_ITEMS_PER_ROW` entries): the legend's place is a fraction of the plot area's
+    height, and if plotly had to grow the margin itself the plot area would shrink and the
+    legend would ride up into the axis title."""
+    entries = sum(1 for trace in fig.data if trace.showlegend is not False and trace.name)
+    rows = max(1, -(-entries // _LEGEND_ITEMS_PER_ROW))
     margin = fig.layout.margin
-    plot_height = fig.layout.height - margin.t - margin.b
+    bottom = gap + 26 * rows
+    fig.update_layout(margin={"b": bottom})
+    plot_height = fig.layout.height - margin.t - bottom
     fig.update_layout(
         legend={
             "orientation": "h",
@@ -581,6 +613,9 @@ def _legend_under_axes(fig: go.Figure, *, gap: int = 62) -> None:
             "yanchor": "top",
         }
     )
+
+
+_LEGEND_ITEMS_PER_ROW = 6
 
 
 def _histogram_bars(
@@ -751,13 +786,12 @@ def _hover_format(metric: str) -> str:
 
 
 def _format(name: str, value: float) -> str:
-    if not np.isfinite(value):
-        return "n/a"
-    if name in _PERCENT_METRICS or name == "mean_confidence":
-        return f"{100.0 * value:.1f}%"
-    if name == "overconfidence":
-        return f"{100.0 * value:+.1f} points"
-    return f"{value:.3f}"
+    unit = METRIC_UNITS[name]
+    if unit == "percent":
+        return percent(value)
+    if unit == "points":
+        return points(value).replace("pts", "points").replace(" pt", " point")
+    return number(value)
 
 
 def _method_name(method: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -36,11 +37,12 @@ from gengap_dash.findings.calibration import GAIN_VERDICT_LABELS
 from gengap_dash.findings.model import worst
 from gengap_dash.findings.render import render
 from gengap_dash.findings.tables import with_interval
+from gengap_dash.findings.words import compact, number, percent, points
 from gengap_dash.plots.calibration import MIN_RELIABLE_BIN, reliability_diagram
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.binning import DEFAULT_N_BINS
 from gengap_dash.stats.bootstrap import Estimate
-from gengap_dash.ui.layout import _escape_markdown
+from gengap_dash.ui.layout import _escape_markdown, verdict_list
 from gengap_dash.views.calibration import (
     project_temperature_comparison,
     split_calibration_reports,
@@ -225,6 +227,23 @@ def show_table(frame: pd.DataFrame, *, pinned: str, max_rows: int = 12) -> None:
     )
 
 
+def show_wide_table(frame: pd.DataFrame, *, index: str) -> None:
+    """A short table with one column per split: a static table whose cells wrap, so that up to
+    12 splits fit a 1440 px window without a horizontal scroll bar (a data grid cannot wrap)."""
+    st.table(frame.set_index(index))
+
+
+def transfer_list(comparison: TemperatureComparison) -> None:
+    """One line per held-out split: does the temperature-scaling gain hold there?"""
+    items = [
+        SimpleNamespace(severity=finding.severity, text=render(finding))
+        for finding in temperature_findings(comparison)
+        if finding.kind == "calibration.temperature_transfer"
+    ]
+    if items:
+        verdict_list(items)
+
+
 _TEMPERATURE_MEANING = {
     "overconfident": "model was overconfident",
     "underconfident": "model was underconfident",
@@ -404,14 +423,12 @@ MAX_COHORTS = 50
 
 def format_value(name: str, value: float) -> str:
     """One metric's value as the page shows it: ``6.1%``, ``+5.2 pts``, ``0.149``."""
-    if not np.isfinite(value):
-        return "n/a"
     unit = METRIC_UNITS[name]
     if unit == "percent":
-        return f"{100 * value:.1f}%"
+        return percent(value)
     if unit == "points":
-        return f"{100 * value:+.1f} pts"
-    return f"{value:.3f}"
+        return points(value)
+    return number(value)
 
 
 def format_estimate(name: str, estimate: Estimate) -> str:
@@ -419,12 +436,20 @@ def format_estimate(name: str, estimate: Estimate) -> str:
     return with_interval(format_value(name, estimate.value), estimate, unit=METRIC_UNITS[name])
 
 
+UNIT_SUFFIX = {"percent": " (%)", "points": " (pts)", "nats": " (nats)", "number": ""}
+"""The unit in a table's row label, so that the cells stay narrow (12 splits fit 1440 px)."""
+
+
 def metrics_table(reports: Mapping[str, CalibrationSummary]) -> pd.DataFrame:
-    """One row per metric, one column per split: value (95% interval)."""
+    """One row per metric (label with its unit), one column per split: value (95% interval),
+    compact, e.g. ``"16.3 (13.0–19.0)"`` in the ``ECE (%)`` row."""
     rows = [{"Metric": "Samples", **{s: f"{r.n_samples:,}" for s, r in reports.items()}}]
     for name, label in METRIC_LABELS.items():
-        row = {"Metric": label}
-        row.update({s: format_estimate(name, getattr(r, name)) for s, r in reports.items()})
+        unit = METRIC_UNITS[name]
+        row = {"Metric": label + UNIT_SUFFIX[unit]}
+        for split, report in reports.items():
+            estimate = getattr(report, name)
+            row[split] = compact(estimate.value, estimate.low, estimate.high, unit=unit)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -7,15 +7,17 @@ The calibration page, ``gengap calibration`` and ``gengap summary`` all call the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from gengap_dash.analysis.calibration.cohorts import CohortCalibration, calibration_by_cohort
+from gengap_dash.analysis.calibration.findings import calibration_findings
 from gengap_dash.analysis.calibration.recalibration import RecalibrationMethod
 from gengap_dash.analysis.calibration.report import CalibrationSummary, calibration_report
 from gengap_dash.analysis.calibration.temperature import (
     TemperatureComparison,
     temperature_scaling_comparison,
 )
+from gengap_dash.findings.model import Finding
 from gengap_dash.stats.binning import DEFAULT_N_BINS, BinningStrategy
 from gengap_dash.stats.bootstrap import DEFAULT_RESAMPLES, split_stream
 from gengap_dash.workspace import Workspace
@@ -95,3 +97,20 @@ def project_temperature_comparison(
         n_resamples=n_resamples,
         seed={split: split_stream(seed, positions[split]) for split in chosen},
     )
+
+
+def project_calibration_findings(
+    workspace: Workspace,
+    reports: Mapping[str, CalibrationSummary],
+    comparison: TemperatureComparison | None = None,
+) -> list[Finding]:
+    """The calibration view's findings (headline first, then temperature scaling's), for the
+    CLI's ``--json`` and text output and the report; render them with
+    ``gengap_dash.findings.render`` / ``to_json``.
+
+    Args:
+        reports: split -> summary of the splits to judge (the page judges the held-out splits:
+            pass :func:`split_calibration_reports` without the train splits).
+        comparison: :func:`project_temperature_comparison`, when there is a validation split.
+    """
+    return calibration_findings(reports, workspace.split_roles, comparison)
