@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gengap_dash.data.tables import non_numeric_value_message, select_default_features
-from gengap_dash.engine.model_loading import load_callable
+from gengap_dash.project.code_references import load_callable
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import InputsSpec, ProjectSpec
 

@@ -6,75 +6,24 @@ Weights are loaded with ``torch.load(weights_only=True)`` or safetensors: nothin
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import pickle
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from gengap_dash.project.code_references import check_code_reference, module_is_allowed
+from gengap_dash.project.code_references import load_callable
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import ModelSpec
 
-
-def load_callable(reference: str, *, base: Path, key: str) -> Callable[..., Any]:
-    """Resolve ``'file.py:name'`` (relative to ``base``) or ``'package.module:name'``.
-
-    The reference is checked first (see :func:`~gengap_dash.project.code_references.
-    check_code_reference`): a file must lie inside ``base``, a module must be allow-listed and
-    not forbidden, and the callable found must be defined inside an allowed module (no
-    re-exported ``os.system``).
-
-    Raises:
-        ProjectError: the reference is refused, the file or module cannot be found or
-            imported, or has no such name.
-    """
-    check_code_reference(reference, key=key, project_dir=base)
-    module_part, _, attribute = reference.rpartition(":")
-    if module_part.endswith(".py"):
-        file = Path(module_part)
-        file = file if file.is_absolute() else (base / file).resolve()
-        if not file.is_file():
-            raise ProjectError(f"{key}: file {file} does not exist.")
-        digest = hashlib.sha1(str(file).encode()).hexdigest()[:12]
-        module_name = f"gengap_user_{file.stem}_{digest}"
-        spec = importlib.util.spec_from_file_location(module_name, file)
-        if spec is None or spec.loader is None:
-            raise ProjectError(f"{key}: {file.name} cannot be imported as Python.")
-        module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(file.parent))
-        try:
-            spec.loader.exec_module(module)
-        except Exception as error:  # noqa: BLE001 - the user's code failed
-            raise ProjectError(
-                f"{key}: importing {file.name} raised {type(error).__name__}: {error}"
-            ) from None
-        finally:
-            sys.path.remove(str(file.parent))
-    else:
-        try:
-            module = importlib.import_module(module_part)
-        except Exception as error:  # noqa: BLE001
-            raise ProjectError(
-                f"{key}: module {module_part!r} cannot be imported ({type(error).__name__}: "
-                f"{error})."
-            ) from None
-    target = getattr(module, attribute, None)
-    if not callable(target):
-        raise ProjectError(f"{key}: {module_part} has no callable named {attribute!r}.")
-    if not module_part.endswith(".py"):
-        defined_in = getattr(target, "__module__", None) or ""
-        if not module_is_allowed(defined_in):
-            raise ProjectError(
-                f"{key}: {module_part}:{attribute} is defined in {defined_in or 'no module'}, "
-                "which is not on the server's allow-list."
-            )
-    return target
+__all__ = [
+    "build_model",
+    "find_embedding_layer",
+    "has_convolutions",
+    "load_callable",
+    "load_state_dict",
+    "weights_digest",
+]
 
 
 def build_model(spec: ModelSpec, *, base: Path) -> nn.Module:
