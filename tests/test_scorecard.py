@@ -1018,7 +1018,7 @@ def test_ece_uses_the_bias_corrected_basic_interval_like_the_calibration_page(ca
 
 def test_the_scorecard_and_the_calibration_report_give_one_ece_interval():
     """Same split, same stream (seed, position): the overview and the calibration page agree."""
-    from gengap_dash.analysis.calibration import calibration_report
+    from gengap_dash.analysis.calibration.report import calibration_report
     from gengap_dash.stats.bootstrap import split_stream
 
     splits = [make_split("val", "validation", 400, 0.9), make_split("rotated", "shifted", 400, 0.6)]

@@ -30,7 +30,7 @@ from gengap_dash.stats.bootstrap import (
     resample_column_sums,
     split_stream,
 )
-from gengap_dash.stats.checks import check_whole_number
+from gengap_dash.stats.checks import check_labels, check_whole_number
 from gengap_dash.store.json_values import finite_or_none
 
 GapReference = Literal["train", "validation", "shift_reference"]
@@ -373,6 +373,10 @@ def _check_splits(splits: list[SplitData]) -> None:
                 f"Expected the role of split {split.name!r} to be one of "
                 f"{', '.join(SPLIT_ROLES)}, but got {split.role!r}."
             )
+        try:  # before the bootstrap plan, which needs the number of samples
+            check_labels(split.labels)
+        except ValueError as error:
+            raise ProjectError(f"Split {split.name!r}: {error}") from error
         if np.ndim(split.labels) >= 1 and np.shape(split.labels)[0] == 0:
             raise ProjectError(
                 f"Expected split {split.name!r} to have at least one sample, but it has 0 rows."
