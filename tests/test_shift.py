@@ -21,6 +21,7 @@ from gengap_dash.analysis.shift import (
     estimate_label_shift,
 )
 from gengap_dash.analysis.shift.findings import map_findings, shift_findings
+from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import render
 from gengap_dash.views.registry import compute, get_view
 from gengap_dash.views.shift import split_arrays
@@ -139,11 +140,21 @@ def test_the_sample_shifted_splits_are_detected(sample_shift) -> None:
 def test_every_shift_finding_kind_has_a_sentence(sample_shift) -> None:
     findings = shift_findings(sample_shift)
     kinds = {f.kind for f in findings}
-    assert {"shift.split", "shift.cluster", "shift.label_shift", "shift.over_time"} <= kinds
+    assert {"shift.split", "shift.cluster", "shift.label_shift_check", "shift.over_time"} <= kinds
     rotated = next(f for f in findings if f.kind == "shift.split" and f.split == "rotated")
     assert render(rotated).startswith("rotated has clearly moved away from test: a classifier")
-    label_shift = next(f for f in findings if f.kind == "shift.label_shift")
-    assert "black-box shift estimation" in render(label_shift)
+    check = next(f for f in findings if f.kind == "shift.label_shift_check")
+    assert check.facts["splits"] == ["rotated", "blurred", "noisy", "low_contrast", "field"]
+    assert "misses the true class mix of rotated, blurred" in render(check)
+    moved = Finding(
+        "shift.label_shift", "info", split="field", value=0.2, low=0.15, high=0.25,
+        facts={"class_name": "7", "reference_share": 0.1, "observed_share": float("nan")},
+    )  # fmt: skip
+    assert render(moved) == (
+        "Without labels, class 7 is estimated at 20.0% (15.0 to 25.0) of field, against 10.0% "
+        "of validation (black-box shift estimation). The estimate assumes only the class mix "
+        "changed."
+    )
     empty = shift_findings(type(sample_shift)(**{**sample_shift.__dict__, "splits": ()}))
     assert render(empty[0]).startswith("There is no shifted or deployment split")
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import sentence
-from gengap_dash.findings.words import join_names, number, percent, plural, with_interval
+from gengap_dash.findings.words import interval, join_names, number, percent, plural, with_interval
 
 
 def p_value(value: float | None) -> str:
@@ -27,7 +27,8 @@ def _nothing(finding: Finding) -> str:
 @sentence("shift.split")
 def _split(finding: Finding) -> str:
     facts = finding.facts
-    auc = with_interval(number(finding.value, digits=2), finding.low, finding.high, unit="number")
+    bounds = interval(finding.low, finding.high, digits=2)
+    auc = f"{number(finding.value, digits=2)} {bounds}".strip()
     mmd = f"MMD² {number(facts['mmd2'], digits=4)} ({p_value(facts['mmd_p_adjusted'])})"
     ks = (
         f"{facts['n_ks_classes']} of {facts['n_classes']} class probabilities changed "
@@ -40,7 +41,7 @@ def _split(finding: Finding) -> str:
     else:
         head = f"No shift detected between {finding.split} and {finding.reference}"
     return (
-        f"{head}: a classifier tells them apart with AUC {auc} (0.5 = indistinguishable); "
+        f"{head}: a classifier tells them apart with AUC {auc}, where 0.5 means not at all; "
         f"{mmd} on the {facts['features']}; {ks}."
     )
 
@@ -71,16 +72,22 @@ def _label_shift(finding: Finding) -> str:
         f"(black-box shift estimation)."
     )
     observed = facts.get("observed_share")
-    if finding.reason == "assumption_fails":
-        text += (
-            f" Its labels give {percent(observed)}, outside that interval: this shift is not a "
-            "change of class mix alone, so read such estimates on unlabelled splits with care."
-        )
-    elif observed is not None and observed == observed:
+    if observed is not None and observed == observed:
         text += f" Its labels give {percent(observed)}, inside the interval."
     else:
         text += " The estimate assumes only the class mix changed."
     return text
+
+
+@sentence("shift.label_shift_check")
+def _label_shift_check(finding: Finding) -> str:
+    splits = list(finding.facts["splits"])
+    return (
+        f"Estimating class proportions without labels (black-box shift estimation) misses the "
+        f"true class mix of {join_names(splits)} ({len(splits)} of "
+        f"{finding.facts['n_labelled']} labelled splits tested): there the inputs changed, not "
+        "only the class mix, so such estimates on unlabelled splits deserve caution."
+    )
 
 
 @sentence("shift.over_time")

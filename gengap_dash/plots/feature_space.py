@@ -111,7 +111,12 @@ def map_figure(
         y_title=f"{method} 2",
         height=height,
     )
-    figure.update_layout(dragmode="lasso", legend={"itemsizing": "constant"})
+    figure.update_layout(
+        dragmode="lasso",
+        legend={"itemsizing": "constant", "orientation": "v", "x": 1.01, "xanchor": "left",
+                "y": 1.0, "yanchor": "top"},
+        margin={"r": 140},
+    )  # fmt: skip
     return figure
 
 

@@ -31,14 +31,14 @@ from gengap_dash.plots.feature_space import (
 from gengap_dash.plots.style import split_colors
 from gengap_dash.ui.analysis import said, view_result
 from gengap_dash.ui.layout import explained_chart, verdict_list
-from gengap_dash.views.registry import compute, get_view, result_cache, result_key
+from gengap_dash.views.registry import cached, compute, get_view
 from gengap_dash.views.review import QUEUE_SCORES, ReviewOptions, default_review_split
 from gengap_dash.views.shift import (
     DOMAIN_AUC_SHOWS,
-    MAP_SHOWS,
     REFERENCE_ROLES,
     EmbedView,
     default_reference,
+    map_shows,
 )
 from gengap_dash.workspace import Workspace
 
@@ -68,19 +68,12 @@ def has_embeddings(workspace: Workspace) -> bool:
     return workspace.embeddings(workspace.split_names[0]) is not None
 
 
-def _cached(name: str, workspace: Workspace, options):
-    """The view's result if the on-disk result cache holds it, else ``None`` (nothing run)."""
-    view = get_view(name)
-    found, result = result_cache(workspace).load(name, result_key(view, workspace, options))
-    return result if found else None
-
-
 def current_map(workspace: Workspace, reference: str) -> EmbeddingMap:
     """The UMAP map when cached, else the PCA map (with a button that computes UMAP once)."""
     umap_options = EmbedView.Options(reference=reference)
-    cached = _cached("embed", workspace, umap_options)
-    if cached is not None:
-        return cached
+    found, result = cached(get_view("embed"), workspace, umap_options)
+    if found:
+        return result
     left, right = st.columns([3, 1])
     left.info(
         "Showing the PCA map (instant). The UMAP map separates neighbourhoods better; it is "
@@ -145,7 +138,7 @@ def map_section(workspace: Workspace, reference: str, ood) -> None:
     findings = map_findings(embedding_map)
     if findings:
         st.markdown(f"**What to take from it:** {render(findings[0])}")
-    st.caption(MAP_SHOWS + " Draw a lasso or a box to list the samples inside.")
+    st.caption(map_shows(embedding_map) + " Draw a lasso or a box to list the samples inside.")
     rows = selected_rows(event)
     if rows.size:
         show_selection(workspace, table.iloc[rows])

@@ -251,6 +251,7 @@ class EmbedView(View):
     needs = frozenset({"predictions", "embeddings"})
     page = "pages/feature_space.py"
     order = 45
+    slow = True
     Options = EmbedOptions
     NO_EMBEDDINGS = (
         "The map needs embeddings: this project has none (set `model.embedding_layer`, or bring "
@@ -311,7 +312,7 @@ class EmbedView(View):
         return findings_block(findings) + figure_block(
             figure,
             takeaway=render(findings[0]) if findings else "",
-            shows=MAP_SHOWS,
+            shows=map_shows(result),
         )
 
 
@@ -320,3 +321,11 @@ MAP_SHOWS = (
     "with transform), coloured by split. Nearby points look alike to the model; distances "
     "between far clusters are not to scale."
 )
+PCA_MAP_SHOWS = (
+    "Every sample's embedding projected on its two main directions of variation (PCA), coloured "
+    "by split. A linear view: splits that overlap here may still separate on the UMAP map."
+)
+
+
+def map_shows(embedding_map: EmbeddingMap) -> str:
+    return MAP_SHOWS if embedding_map.method == "umap" else PCA_MAP_SHOWS
