@@ -41,7 +41,7 @@ def gap_heatmap(table, *, splits: Sequence[str] | None = None) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(
         go.Heatmap(
-            z=np.where(np.isfinite(z), 0.0, np.nan) if z.size else z,
+            z=np.where(np.isfinite(z), np.nan, 0.0) if z.size else z,
             x=cohorts,
             y=chosen,
             colorscale=[[0, _TOO_FEW], [1, _TOO_FEW]],

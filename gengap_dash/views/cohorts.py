@@ -13,7 +13,12 @@ import pandas as pd
 
 from gengap_dash.analysis.cohorts import CohortsResult, analyse_cohorts
 from gengap_dash.analysis.cohorts.coding import PERIODS, code_column
-from gengap_dash.analysis.cohorts.table import COHORT_METRICS, DEFAULT_MIN_COUNT, widest_column
+from gengap_dash.analysis.cohorts.table import (
+    COHORT_METRICS,
+    DEFAULT_MIN_COUNT,
+    default_reference,
+    widest_column,
+)
 from gengap_dash.findings.model import Finding
 from gengap_dash.project.defaults import DEFAULT_RESAMPLES, DEFAULT_SEED
 from gengap_dash.project.errors import ProjectError
@@ -69,7 +74,12 @@ def chosen_columns(workspace, frames, options: CohortsOptions) -> tuple[tuple[st
             "under `metadata` in the project file."
         )
     codings = [code_column(frames, column, n_bins=options.n_bins) for column in eligible]
-    best = widest_column(frames, codings, min_count=options.min_count)
+    reference = options.reference or default_reference(workspace.split_roles)
+    if reference not in frames:
+        raise ProjectError(
+            f"Reference split {reference!r} does not exist; the splits are {', '.join(frames)}."
+        )
+    best = widest_column(frames, codings, min_count=options.min_count, reference=reference)
     return (eligible[best],), True
 
 

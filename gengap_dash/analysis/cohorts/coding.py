@@ -209,22 +209,26 @@ def _short(value: float) -> str:
 
 
 def _categorical_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    missing = values.isna().to_numpy()
-    text = values.astype(str).to_numpy(dtype=object)
-    text[missing] = MISSING
-    uniques, inverse, counts = np.unique(text, return_inverse=True, return_counts=True)
-    order = [i for i in np.argsort(uniques, kind="stable") if uniques[i] != MISSING]
+    """Codes in the sorted order of the values' text (hash-based: one pass over the rows)."""
+    raw, uniques = pd.factorize(values, sort=False)  # missing -> -1
+    text = np.array([str(u) for u in uniques], dtype=object)
+    merged, inverse = np.unique(text, return_inverse=True)  # 1 and "1" are one cohort
+    inverse = inverse.ravel()
+    counts = np.bincount(inverse[raw[raw >= 0]], minlength=len(merged))
+    order = list(range(len(merged)))
     if len(order) > MAX_CATEGORIES:
         frequent = set(sorted(order, key=lambda i: -counts[i])[: MAX_CATEGORIES - 1])
         kept = [i for i in order if i in frequent]
-        labels = [str(uniques[i]) for i in kept] + [OTHER]
-        remap = np.full(len(uniques), len(kept), dtype=np.int64)
+        labels = [str(merged[i]) for i in kept] + [OTHER]
+        remap = np.full(len(merged), len(kept), dtype=np.int64)
         remap[kept] = np.arange(len(kept))
     else:
-        labels = [str(uniques[i]) for i in order]
-        remap = np.empty(len(uniques), dtype=np.int64)
-        remap[order] = np.arange(len(order))
-    if missing.any():
-        remap[uniques == MISSING] = len(labels)
+        labels = [str(label) for label in merged]
+        remap = np.arange(len(merged), dtype=np.int64)
+    codes = np.empty(len(raw), dtype=np.int64)
+    present = raw >= 0
+    codes[present] = remap[inverse[raw[present]]]
+    if not present.all():
+        codes[~present] = len(labels)
         labels.append(MISSING)
-    return remap[inverse.ravel()], labels
+    return codes, labels

@@ -244,21 +244,27 @@ def compared_splits(roles: Mapping[str, str], reference: str) -> list[str]:
 
 
 def widest_column(
-    frames: Mapping[str, pd.DataFrame], codings: Sequence[Coding], *, min_count: int
+    frames: Mapping[str, pd.DataFrame],
+    codings: Sequence[Coding],
+    *,
+    min_count: int,
+    reference: str,
 ) -> int:
-    """Index of the coding whose cohorts' accuracies differ most on any split (cells of at least
-    ``min_count`` samples): the column a page or report shows first when none is chosen."""
+    """Index of the coding whose cohorts' accuracies differ most on any split, among cohorts
+    with at least ``min_count`` samples there and on ``reference`` (so that their gaps can be
+    shown): the column a page or report shows first when none is chosen."""
     best, best_spread = 0, -1.0
     for index, coding in enumerate(codings):
-        spread = 0.0
+        ref_counts = np.bincount(coding.codes[reference], minlength=coding.n_cohorts)
+        spread = -0.5 if (ref_counts >= min_count).sum() < 2 else 0.0
         for split, frame in frames.items():
             codes = coding.codes[split]
             counts = np.bincount(codes, minlength=coding.n_cohorts)
             correct = np.bincount(
                 codes, weights=frame["correct"].to_numpy(np.float64), minlength=coding.n_cohorts
             )
-            ok = counts >= min_count
-            if ok.sum() >= 2:
+            ok = (counts >= min_count) & (ref_counts >= min_count)
+            if ok.sum() >= 2 and spread >= 0:
                 accuracy = correct[ok] / counts[ok]
                 spread = max(spread, float(accuracy.max() - accuracy.min()))
         if spread > best_spread:
