@@ -452,3 +452,32 @@ def test_the_docker_image_hides_error_details_and_runs_as_a_user() -> None:
     assert users and users[-1] not in ("root", "0")
     assert "-p 127.0.0.1:8501:8501" in dockerfile
     assert "--chown=gengap" not in dockerfile  # the app is read-only to the server's user
+
+
+class _RunsACommand:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
+@pytest.mark.parametrize("save", ["pickle", "torch.save"])
+def test_pickled_weights_are_refused_without_advice_to_unpickle(save: str, tmp_path: Path) -> None:
+    import pickle
+
+    import torch
+
+    from gengap_dash.engine.model_loading import load_state_dict
+
+    marker, path = tmp_path / "MARKER", tmp_path / "evil.pt"
+    if save == "pickle":
+        path.write_bytes(pickle.dumps(_RunsACommand(marker)))
+    else:
+        torch.save(_RunsACommand(marker), path)
+    with pytest.raises(ProjectError, match=r"evil\.pt could not be loaded as a state_dict") as e:
+        load_state_dict(path)
+    assert "weights_only" not in str(e.value)  # never "re-run with weights_only=False"
+    assert "never unpickled" in str(e.value)
+    assert not marker.exists()
