@@ -42,6 +42,7 @@ def test_twelve_splits_get_twelve_clearly_different_colours():
         np.linalg.norm(lab(a) - lab(b)) for a, b in itertools.combinations(colors.values(), 2)
     ]
     assert min(distances) >= 23.0  # CIE76: 2.3 is a just-noticeable difference
+    assert max(lab(color)[0] for color in colors.values()) <= 65.5  # legible as text on white
     shifted = [colors[f"shift_{i}"] for i in range(4)]
     # the four shifted splits: no two share a hue family any more
     assert min(np.linalg.norm(lab(a) - lab(b)) for a, b in itertools.combinations(shifted, 2)) > 30

@@ -17,16 +17,17 @@ SPLIT_ROLE_COLORS: dict[str, str] = {
 
 EXTRA_COLORS: tuple[str, ...] = (
     "#8338ec",  # violet
-    "#a7c957",  # light green
-    "#ffafcc",  # pink
-    "#fca311",  # amber
+    "#b5838d",  # mauve
+    "#b5179e",  # magenta
     "#264653",  # dark slate
-    "#b08968",  # tan
-    "#2b9348",  # green
+    "#6a994e",  # olive green
+    "#d00000",  # red
+    "#c77dff",  # lilac
 )
 """Colours for every split after the first of its role, in order. With the five role colours
-they make 12 colours whose every pair differs by at least 23 CIELAB units (tested), so that even
-twelve splits (for example six shifted sets) stay apart in every chart."""
+they make 12 colours whose every pair differs by at least 23 CIELAB units and whose lightness
+stays at most 65 (legible as text on white; tested), so that even twelve splits (for example six
+shifted sets) stay apart in every chart and every coloured label."""
 
 NEUTRAL = "#8d99ae"
 GOOD = "#2a9d8f"

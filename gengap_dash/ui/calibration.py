@@ -37,7 +37,7 @@ from gengap_dash.findings.calibration import GAIN_VERDICT_LABELS
 from gengap_dash.findings.model import worst
 from gengap_dash.findings.render import render
 from gengap_dash.findings.tables import with_interval
-from gengap_dash.findings.words import compact, number, percent, points
+from gengap_dash.findings.words import compact, number, percent, plural, points
 from gengap_dash.plots.calibration import MIN_RELIABLE_BIN, reliability_diagram
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.binning import DEFAULT_N_BINS
@@ -642,7 +642,8 @@ def cohort_takeaway(cohorts: Mapping[str, CohortCalibration], metric: str, colum
     label = METRIC_LABELS[metric]
     size = next(iter(cohorts.values())).min_samples if cohorts else 0
     note = (
-        f" {small} cohort(s) have fewer than {size} samples: their values are shown as open "
+        f" {plural(small, 'cohort')} {'has' if small == 1 else 'have'} fewer than {size} "
+        "samples: their values are shown as open "
         "markers without an interval, because so few samples cannot pin them down."
         if small
         else ""
