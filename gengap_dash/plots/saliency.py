@@ -73,7 +73,7 @@ def _map_trace(
         zsmooth=False,
         name=name,
         colorbar={
-            "title": {"text": "attribution" if signed else "|attribution|"},
+            "title": {"text": "signed" if signed else "absolute", "side": "right"},
             "x": scale_x,
             "len": 0.9,
             "thickness": 12,
@@ -127,8 +127,14 @@ def sample_methods_figure(
     fig = make_subplots(
         rows=1,
         cols=len(methods) + 1,
-        horizontal_spacing=0.02,
-        subplot_titles=["input", *[_name(m) + (" (signed)" if signed[m] else "") for m in methods]],
+        horizontal_spacing=0.025,
+        subplot_titles=[
+            "input",
+            *[
+                _name(m).replace(" ", "<br>", 1) + ("<br>(signed)" if signed[m] else "")
+                for m in methods
+            ],
+        ],
     )
     fig.add_trace(_image_trace(image), row=1, col=1)
     shown_abs = shown_signed = False
@@ -143,7 +149,7 @@ def sample_methods_figure(
                 limit=1.0,
                 show_scale=show,
                 name=_name(method),
-                scale_x=1.02 if not is_signed else 1.09,
+                scale_x=1.01 if not is_signed else 1.08,
             ),
             row=1,
             col=col,
@@ -151,8 +157,9 @@ def sample_methods_figure(
         shown_signed |= is_signed
         shown_abs |= not is_signed
     _square_axes(fig, 1, len(methods) + 1)
-    apply_layout(fig, title=title or None, height=300)
-    fig.update_layout(margin={"l": 10, "r": 90, "t": 60 if title else 40, "b": 10})
+    apply_layout(fig, title=title or None, height=360)
+    fig.update_layout(margin={"l": 10, "r": 130, "t": 100 if title else 70, "b": 10})
+    fig.update_annotations(font_size=12)
     return fig
 
 
