@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,17 @@ def data_size_verdict(analysis) -> str:
     return verdict_text(data_size_findings(analysis))
 
 
+@pytest.fixture(autouse=True)
+def _served_project_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``open_page`` makes the server serve the project it opens; restored after each test."""
+    monkeypatch.delenv("GENGAP_PROJECT", raising=False)
+
+
 def open_page(project: Path) -> AppTest:
-    """The app on the learning-curves page for ``project`` (no inference: the page reads the
-    project file and the logs only)."""
+    """The app on the learning-curves page for ``project``, which the server is started with
+    (it serves only its operator's projects); no inference: the page reads the project file and
+    the logs only."""
+    os.environ["GENGAP_PROJECT"] = str(project)
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     app.session_state["gengap_project_path"] = str(project)
     return app.switch_page(PAGE).run()
@@ -247,7 +256,7 @@ def test_lightning_metrics_csv(tabular_project: Path) -> None:
     assert any("3 or more training-set sizes" in box.value for box in app.info)
     notes = "\n".join(block.value for block in app.markdown).replace("\\", "")
     assert "Lightning" in notes and "train_loss_step" in notes  # what was merged or ignored
-    assert "2 note(s)" in "\n".join(block.value for block in app.caption)
+    assert "2 notes on what was dropped" in "\n".join(block.value for block in app.caption)
 
 
 def test_a_project_without_logs_says_how_to_add_them(tabular_project: Path) -> None:
