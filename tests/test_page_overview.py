@@ -87,6 +87,8 @@ def test_a_broken_project_file_is_reported_with_st_error(
 def test_the_sidebar_switches_project(
     tabular_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Typing any path is the single-user local mode (a shared server serves only its projects).
+    monkeypatch.setenv("GENGAP_ALLOW_ANY_PROJECT_PATH", "1")
     app = open_app(SAMPLE, monkeypatch)
     app.text_input(key="gengap_project_input").set_value(str(tabular_project)).run()
     assert not app.exception
