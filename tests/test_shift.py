@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gengap_dash.analysis.embedding_map import fit_map, stratified_sample
+from gengap_dash.analysis.embedding_map import (
+    EmbeddingMap,
+    fit_map,
+    map_separation,
+    stratified_sample,
+)
 from gengap_dash.analysis.shift import (
     SplitArrays,
     cluster_table,
@@ -224,12 +229,23 @@ def test_the_pca_map_and_its_finding(sample: Workspace) -> None:
     pooled = np.vstack(list(embeddings.values())).astype(np.float32)
     reference = PCA(n_components=2, random_state=0).fit(pooled).transform(pooled)
     np.testing.assert_allclose(np.abs(result.coordinates), np.abs(reference), rtol=1e-3, atol=1e-3)
-    assert result.separation["test"] == 0.0
+    separation = map_separation(result)
+    assert separation["test"] == 0.0
     finding = map_findings(result)[0]
-    assert finding.split == max(
-        (k for k in result.separation if k != "test"), key=result.separation.get
-    )
+    assert finding.split == max((k for k in separation if k != "test"), key=separation.get)
+    assert finding.value == separation[finding.split]
     assert "On the PCA map" in render(finding)
+
+
+def test_map_separation_is_zero_when_mixed_and_one_when_apart() -> None:
+    rng = np.random.default_rng(5)
+    points = np.vstack([rng.normal(size=(400, 2)), rng.normal(size=(400, 2)),
+                        rng.normal(size=(400, 2)) + 20.0]).astype(np.float32)  # fmt: skip
+    result = EmbeddingMap("pca", points, ("ref", "same", "far"), np.array([0, 400, 800, 1200]),
+                          np.ones(1200, bool), reference="ref")  # fmt: skip
+    separation = map_separation(result)
+    assert separation["ref"] == 0.0 and separation["far"] == 1.0
+    assert separation["same"] < 0.1
 
 
 def test_the_fitting_sample_is_stratified() -> None:

@@ -119,8 +119,8 @@ def _separation(finding: Finding) -> str:
     else:
         head = f"On the {method} map, every split overlaps {finding.reference}"
     return (
-        f"{head}; {finding.split} is farthest: its centre lies {number(finding.value, digits=2)} "
-        f"of {finding.reference}'s typical spreads away ({facts['n_points']:,} points)."
+        f"{head}; {finding.split} is the most apart (separation {number(finding.value, digits=2)} "
+        f"on a scale from 0, mixed, to 1, apart; {facts['n_points']:,} points)."
     )
 
 

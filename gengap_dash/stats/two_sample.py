@@ -184,7 +184,8 @@ def _mmd2_from_kernel(kernel: np.ndarray, membership: np.ndarray, n_x: int, n_y:
     product = kernel @ membership.T  # (N, P)
     within_x = np.einsum("pn,np->p", membership, product)
     between = np.einsum("pn,np->p", other, product)
-    within_y = np.einsum("pn,np->p", other, kernel @ other.T)
+    # kernel @ other.T = row sums - product: one matrix product per batch, not two
+    within_y = np.einsum("pn,np->p", other, kernel.sum(axis=1)[:, None] - product)
     return within_x / (n_x * (n_x - 1)) + within_y / (n_y * (n_y - 1)) - 2.0 * between / (n_x * n_y)
 
 

@@ -19,6 +19,7 @@ from gengap_dash.analysis.embedding_map import (
     DEFAULT_NEIGHBORS,
     EmbeddingMap,
     fit_map,
+    map_separation,
 )
 from gengap_dash.analysis.shift import ShiftReport, SplitArrays, compute_shift
 from gengap_dash.analysis.shift.clusters import DEFAULT_CLUSTERS
@@ -251,6 +252,7 @@ class EmbedView(View):
     needs = frozenset({"predictions", "embeddings"})
     page = "pages/feature_space.py"
     order = 45
+    version = 2
     slow = True
     Options = EmbedOptions
     NO_EMBEDDINGS = (
@@ -281,7 +283,7 @@ class EmbedView(View):
             "n_points": int(result.coordinates.shape[0]),
             "splits": list(result.splits),
             "reference": result.reference,
-            "separation": dict(result.separation),
+            "separation": map_separation(result),
         }
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -35,9 +35,7 @@ class EmbeddingMap:
         splits: the split names, in order; offsets: ``(len(splits) + 1,)`` row offsets.
         fitted: ``(n,)`` bool, whether the row was in the fitting sample.
         parameters: what produced it (``n_neighbors``, ``min_dist``, ``fit_samples``, ``seed``).
-        separation: per split, the distance of its median point from the reference's median
-            point, in units of the reference's median spread (0: same place).
-        reference: the split separation is measured from.
+        reference: the split :func:`map_separation` measures from.
     """
 
     method: str
@@ -46,7 +44,6 @@ class EmbeddingMap:
     offsets: np.ndarray
     fitted: np.ndarray
     parameters: dict = field(default_factory=dict)
-    separation: dict = field(default_factory=dict)
     reference: str = ""
 
     def rows(self, split: str) -> slice:
@@ -160,7 +157,7 @@ def fit_map(
         }
     coordinates = np.asarray(coordinates, dtype=np.float32)
     reference = reference if reference in names else names[0]
-    result = EmbeddingMap(
+    return EmbeddingMap(
         method=method,
         coordinates=coordinates,
         splits=tuple(names),
@@ -169,19 +166,46 @@ def fit_map(
         parameters=parameters,
         reference=reference,
     )
-    return EmbeddingMap(**{**result.__dict__, "separation": map_separation(result, reference)})
 
 
-def map_separation(embedding_map: EmbeddingMap, reference: str) -> dict[str, float]:
-    """Per split: distance of its median point from the reference's median point, divided by
-    the reference's median distance to its own median point."""
-    points = embedding_map.coordinates
-    ref = points[embedding_map.rows(reference)].astype(np.float64)
-    centre = np.median(ref, axis=0)
-    spread = float(np.median(np.linalg.norm(ref - centre, axis=1))) or 1.0
-    return {
-        name: float(
-            np.linalg.norm(np.median(points[embedding_map.rows(name)], axis=0) - centre) / spread
-        )
-        for name in embedding_map.splits
-    }
+SEPARATION_SAMPLE = 1_000
+"""Points per side :func:`map_separation` compares (a seeded sample above)."""
+
+SEPARATION_NEIGHBOURS = 10
+
+
+def map_separation(
+    embedding_map: EmbeddingMap, reference: str | None = None, *, seed: int = 0
+) -> dict[str, float]:
+    """How apart each split lies from the reference on the map, from 0 (mixed) to 1 (apart).
+
+    Equal-sized samples of the split and the reference (at most :data:`SEPARATION_SAMPLE`
+    each) are pooled; for each point of the split, the share ``s`` of its
+    :data:`SEPARATION_NEIGHBOURS` nearest map neighbours that come from the split too. Perfect
+    mixing gives ``s = 0.5`` (up to the sampling of neighbours); the separation is
+    ``max(0, 2 mean(s) - 1)``. The reference itself gets 0.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    reference = reference or embedding_map.reference or embedding_map.splits[0]
+    rng = np.random.default_rng(seed)
+    points = embedding_map.coordinates.astype(np.float64)
+    ref = points[embedding_map.rows(reference)]
+    result = {}
+    for name in embedding_map.splits:
+        if name == reference:
+            result[name] = 0.0
+            continue
+        mine = points[embedding_map.rows(name)]
+        size = min(SEPARATION_SAMPLE, mine.shape[0], ref.shape[0])
+        k = min(SEPARATION_NEIGHBOURS, 2 * size - 1)
+        if size < 2:
+            result[name] = float("nan")
+            continue
+        a = mine[rng.choice(mine.shape[0], size, replace=False)]
+        b = ref[rng.choice(ref.shape[0], size, replace=False)]
+        pooled = np.vstack([a, b])
+        _, index = NearestNeighbors(n_neighbors=k + 1).fit(pooled).kneighbors(a)
+        same = (index[:, 1:] < size).mean()
+        result[name] = float(max(0.0, 2.0 * same - 1.0))
+    return result

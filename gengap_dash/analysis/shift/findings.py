@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gengap_dash.analysis.embedding_map import EmbeddingMap
+from gengap_dash.analysis.embedding_map import EmbeddingMap, map_separation
 from gengap_dash.analysis.shift.detection import ShiftReport
 from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import register_template_module
@@ -26,8 +26,9 @@ CLUSTER_GROWTH = 0.10
 LABEL_SHIFT_TV = 0.05
 """Estimated class proportions this far (total variation) from validation's are reported."""
 
-MAP_SEPARATED = 0.5
-"""A split whose median map point lies this many reference spreads away is visibly separate."""
+MAP_SEPARATED = 0.3
+"""A split whose map separation (``analysis.embedding_map.map_separation``: 0 mixed, 1 apart)
+reaches this value sits visibly apart from the reference on the map."""
 
 
 def adjusted_mmd_p_values(report: ShiftReport) -> dict[str, float]:
@@ -178,7 +179,9 @@ def shift_findings(report: ShiftReport) -> list[Finding]:
 
 def map_findings(embedding_map: EmbeddingMap) -> list[Finding]:
     """The split that sits farthest from the reference on the map."""
-    others = {k: v for k, v in embedding_map.separation.items() if k != embedding_map.reference}
+    others = {
+        k: v for k, v in map_separation(embedding_map).items() if k != embedding_map.reference
+    }
     if not others:
         return []
     split = max(others, key=others.get)
