@@ -97,10 +97,11 @@ class Workspace:
 
     @property
     def notes(self) -> list[str]:
-        """Plain-English notes on how the project was read: the columns the default feature
-        list left out and why (empty when nothing needs saying)."""
+        """Plain-English notes for the user, one line each: the columns the default feature
+        list left out and why, then :attr:`cache_notes` (empty when nothing needs saying)."""
         selection = self._default_features()
-        return [selection.note()] if selection is not None and selection.note() else []
+        read = [selection.note()] if selection is not None and selection.note() else []
+        return read + self.cache_notes
 
     # -- what the project is -------------------------------------------------------------------
 

@@ -545,6 +545,7 @@ def test_a_manifest_that_matches_a_shorter_logits_file(
         "The cached model outputs of split 'val' were discarded (it holds 37 rows of logits, "
         "the table has 40) and are computed again."
     ]
+    assert again.notes == again.cache_notes  # what `gengap` prints on stderr
     reopened = Workspace.from_file(tabular_project)  # repaired: reported once, not again
     reopened.compute()
     assert reopened.cache_notes == []

@@ -274,3 +274,35 @@ def test_a_broken_pipe_is_not_an_internal_error(tabular_project: Path) -> None:
     assert result.stdout == '{\n  "proje'
     assert "internal error" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_discarded_cache_entry_is_said_once_on_stderr(
+    tabular_project: Path, cache_dir: Path, capsys
+) -> None:
+    """A manifest that matches a shorter logits file: recomputed, one note line, exit 0."""
+    import hashlib
+
+    first = Workspace.from_file(tabular_project)
+    first.compute()
+    from gengap_dash.store.cache import ArrayCache
+
+    entry = ArrayCache(cache_dir).entry_path(first.cache_key("val"))
+    np.save(entry / "logits.npy", np.load(entry / "logits.npy")[:-3], allow_pickle=False)
+    data = (entry / "logits.npy").read_bytes()
+    manifest = json.loads((entry / "manifest.json").read_text())
+    manifest["files"]["logits"].update(
+        bytes=len(data), blake2b=hashlib.blake2b(data, digest_size=20).hexdigest(), shape=[37, 3]
+    )
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["summary", str(tabular_project), "--json"]) == 0
+    captured = capsys.readouterr()
+    notes = [line for line in captured.err.splitlines() if line.startswith("gengap: note: ")]
+    assert notes == [
+        "gengap: note: The cached model outputs of split 'val' were discarded (it holds 37 rows "
+        "of logits, the table has 40) and are computed again."
+    ]
+    assert json.loads(captured.out)["splits"]["val"]["n"] == 40
+    capsys.readouterr()
+    assert main(["summary", str(tabular_project), "--json"]) == 0  # repaired: said once
+    assert "gengap: note:" not in capsys.readouterr().err
