@@ -148,6 +148,14 @@ def test_shift_on_the_sample_pairs_shifted_with_clean_maps(digits: Path) -> None
     json.dumps(payload, allow_nan=False)
     rotated_example = next(e for e in result.examples if e.split == "rotated")
     assert rotated_example.paired_maps is not None
+    section = get_view("saliency").report_section(result)
+    assert section.count("class='figure'") == 1 + len(result.examples)
+    assert "noise floor" in section and "<table" in section
+    headline = get_view("saliency").headline(result)
+    assert len(headline) == 1 and headline[0].kind in {
+        "saliency.attention_shift",
+        "saliency.sanity",
+    }
 
 
 def test_shift_statistics_equal_the_maps_computed_directly(digits: Path) -> None:

@@ -26,6 +26,7 @@ reached through :func:`cached_maps`, which takes any object with ``load``/``stor
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gengap_dash.engine.inference import resolve_device
+from gengap_dash.engine.inference import _first_tensor, resolve_device
 from gengap_dash.engine.model_loading import has_convolutions
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import InferenceSpec
@@ -391,8 +392,6 @@ class _Forward:
         self.model = model
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from gengap_dash.engine.inference import _first_tensor
-
         return _first_tensor(self.model(x))
 
 
@@ -453,8 +452,9 @@ def attribute_with(
             if channels_last and batch.ndim == 4:
                 batch = batch.contiguous(memory_format=torch.channels_last)
             target = torch.as_tensor(targets[start : start + settings.batch_size], device=device)
-            if start == 0:
+            if start == 0 and not getattr(model, "_gengap_gradients_checked", False):
                 check_gradients(model, batch, where=where)
+                _mark_checked(model)
             try:
                 with warnings.catch_warnings():  # captum sets requires_grad itself, and says so
                     warnings.filterwarnings("ignore", message=r"Input Tensor \d+ did not already")
@@ -500,8 +500,6 @@ def check_gradients(model: nn.Module, batch: torch.Tensor, *, where: str = "spli
     probe = batch[:1].detach().clone().requires_grad_(True)
     try:
         with torch.enable_grad():
-            from gengap_dash.engine.inference import _first_tensor
-
             output = _first_tensor(model(probe))
     except Exception as error:  # noqa: BLE001 - the model failed on the user's data
         raise ProjectError(
@@ -518,6 +516,12 @@ def check_gradients(model: nn.Module, batch: torch.Tensor, *, where: str = "spli
             "torch.no_grad or detaches the input), so attributions cannot be computed. Give the "
             "model as a factory + state_dict, or export it with a forward that keeps autograd."
         )
+
+
+def _mark_checked(model: nn.Module) -> None:
+    """Remember that ``model`` gives gradients (the probe runs once per model, not per call)."""
+    with contextlib.suppress(AttributeError, TypeError, RuntimeError):  # e.g. TorchScript
+        object.__setattr__(model, "_gengap_gradients_checked", True)
 
 
 @contextmanager
@@ -639,8 +643,6 @@ def deletion_confidences(
                 x = torch.where(removed, fill_tensor, batch)
                 if channels_last and x.ndim == 4:
                     x = x.contiguous(memory_format=torch.channels_last)
-                from gengap_dash.engine.inference import _first_tensor
-
                 probs = torch.softmax(_first_tensor(model(x)).float(), dim=1)
                 out[start:stop, column] = probs.gather(1, target[:, None])[:, 0].cpu().numpy()
     return out
