@@ -295,7 +295,12 @@ def test_check_predictions_accepts_and_converts():
         (np.array([0, 1]), np.full(2, 0.5), None, "at least 2 classes, but got shape"),
         (np.array([0, 1]), np.full((2, 1), 1.0), None, "at least 2 classes"),
         (np.array([0, 1]), np.full((3, 2), 0.5), None, r"one row per label \(2\), but got 3"),
-        (np.array([0, 1]), np.array([[np.nan, 0.5], [0.5, 0.5]]), None, r"finite, but row 0 is \[nan"),
+        (
+            np.array([0, 1]),
+            np.array([[np.nan, 0.5], [0.5, 0.5]]),
+            None,
+            r"finite, but row 0 is \[nan",
+        ),
         (np.array([0, 1]), np.array([[3.0, -2.0], [0.5, 0.5]]), None, "apply a softmax"),
         (np.array([0, 2]), np.full((2, 2), 0.5), None, r"`labels` in \[0, 2\).*got label 2"),
         (np.array([0, 1]), np.full((2, 2), 0.5), np.zeros(3), r"`losses` of shape \(2,\)"),

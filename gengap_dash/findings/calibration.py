@@ -160,4 +160,3 @@ def _recalibration(finding: Finding) -> str:
     parts = [f"{percent(finding.value)} on {finding.split} (where it was fit)"]
     parts += [f"{percent(value)} on {split}" for split, value in finding.facts["others"].items()]
     return f"For comparison, {name} fit on {finding.split} gives ECE {join_names(parts)}."
-
