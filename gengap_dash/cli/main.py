@@ -30,7 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser with every command registered."""
     from gengap_dash.cli import (
         calibration_commands,
-        curves_commands,
         trunk_commands,
         view_commands,
     )
@@ -42,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     trunk_commands.register(commands)
-    curves_commands.register(commands)
     calibration_commands.register(commands)
     view_commands.register(commands)
     return parser

@@ -51,5 +51,6 @@ def run_view(view: View, arguments: argparse.Namespace) -> int:
         document = view_json(view, result, project=workspace.name)
         print(json.dumps(document, indent=2, allow_nan=False))
     else:
+        print(f"{workspace.name}: {view.title.lower()}{view.heading(result)}\n")
         print(view.to_text(result))
     return 0

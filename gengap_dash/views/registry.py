@@ -66,7 +66,10 @@ class View(ABC):
         if "model" in self.needs and not workspace.has_model:
             return f"{self.title} needs the model itself; this project brings its predictions."
         if "training_logs" in self.needs and workspace.spec.training_logs is None:
-            return f"{self.title} needs training logs; the project file lists none."
+            return (
+                f"{workspace.spec.path.name} has no training_logs; add e.g. `training_logs: "
+                "{runs: [logs/metrics.csv]}` to see the learning curves (docs/project-file.md)."
+            )
         return None
 
     def input_key(self, workspace: Workspace) -> dict[str, Any]:
@@ -96,8 +99,12 @@ class View(ABC):
         """The result as JSON-serialisable data (the ``--json`` output, without ``findings``)."""
         return {}
 
+    def heading(self, result: Any) -> str:
+        """What the text output's first line adds after ``PROJECT: <title>`` (e.g. the options)."""
+        return ""
+
     def to_text(self, result: Any) -> str:
-        """The result for a terminal (default: its findings, one per line)."""
+        """The result for a terminal, under its heading (default: its findings, one per line)."""
         return "\n".join(f"- {render(finding)}" for finding in self.findings(result))
 
     def extend_summary(self, result: Any, payload: dict[str, Any]) -> None:
