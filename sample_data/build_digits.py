@@ -303,7 +303,7 @@ def _field_table(
     progress = ((timestamp - FIELD_START) / pd.Timedelta(days=FIELD_DAYS)).to_numpy(np.float64)
 
     phone = 0.15 + 0.35 * progress
-    p_shift = 0.04 + 0.46 * progress
+    p_shift = 0.04 + 0.56 * progress
     kinds = np.array(list(SHIFTS), dtype=object)
     images, written, source, shift, severity = [], [], [], [], []
     for i, image_index in enumerate(idx):
@@ -317,7 +317,8 @@ def _field_table(
         written.append(_to_uint8(image))  # the field's `ink`: of the writing, before any defect
         if rng.random() < p_shift[i] and not worn:
             kind = str(rng.choice(kinds))
-            level = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
+            hard = 0.4 * progress[i]  # later shifts are harsher, too
+            level = int(rng.choice([1, 2, 3], p=[0.6 - hard, 0.3, 0.1 + hard]))
             image = SHIFTS[kind](_to_uint8(image).astype(np.float64), level, rng)
         else:
             kind, level = "none", 0

@@ -300,3 +300,17 @@ def test_over_time_needs_three_windows_and_is_adjusted(frames) -> None:
     assert over is not None and over.period == "W"
     assert all(c.p_adjusted >= c.p_value - 1e-12 for c in over.changes)
     assert analyse(frames).over_time is None
+
+
+def test_trend_statistic_is_the_cochran_armitage_z() -> None:
+    """Cochran-Armitage's z is sqrt(N) times the Pearson correlation of outcome and score."""
+    from gengap_dash.analysis.cohorts.over_time import trend_z
+
+    counts = np.array([50, 80, 60, 70])
+    correct = np.array([45, 70, 48, 49])
+    outcome = np.concatenate(
+        [np.r_[np.ones(c), np.zeros(n - c)] for c, n in zip(correct, counts, strict=True)]
+    )
+    score = np.repeat(np.arange(4), counts)
+    r = stats.pearsonr(score, outcome)[0]
+    assert trend_z(correct, counts) == pytest.approx(r * np.sqrt(counts.sum()))

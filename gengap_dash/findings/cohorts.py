@@ -120,16 +120,30 @@ def _confusion(finding: Finding) -> str:
     return text
 
 
+def _p(value: float) -> str:
+    return "adjusted p < 0.001" if value < 0.001 else f"adjusted p = {value:.3f}"
+
+
 @sentence("cohorts.change_point")
 def _change_point(finding: Finding) -> str:
     facts = finding.facts
-    verb = "fell" if finding.reason == "accuracy_fell" else "rose"
-    p = facts["p_adjusted"]
-    p_text = "adjusted p < 0.001" if p < 0.001 else f"adjusted p = {p:.3f}"
+    start = (
+        f"{percent(facts['before'])} before the {facts['window']}, "
+        f"{percent(facts['after'])} from then"
+    )
+    if finding.reason in ("accuracy_fell", "accuracy_rose"):
+        verb = "fell" if finding.reason == "accuracy_fell" else "rose"
+        return (
+            f"Accuracy on {finding.split} {verb} from the {facts['window']} on: "
+            f"{percent(facts['before'])} before, {percent(facts['after'])} from then "
+            f"({_p(facts['p_adjusted'])}, permutation test for one change point over "
+            f"{facts['column']} windows)."
+        )
+    verb = "falls" if finding.reason == "accuracy_trend_down" else "rises"
     return (
-        f"Accuracy on {finding.split} {verb} from the {facts['window']} on: "
-        f"{percent(facts['before'])} before, {percent(facts['after'])} from then "
-        f"({p_text}, permutation test for one change point over {facts['column']} windows)."
+        f"Accuracy on {finding.split} {verb} steadily over the {facts['column']} windows "
+        f"({_p(facts['trend_p_adjusted'])}, permutation trend test); the most likely start of "
+        f"the change is the {facts['window']} ({start})."
     )
 
 
@@ -384,6 +398,10 @@ def cohorts_json(result) -> dict[str, Any]:
                     "after": c.after,
                     "statistic": c.statistic,
                     "p_value": c.p_value,
+                    "p_adjusted": c.p_adjusted,
+                    "trend": c.trend,
+                    "trend_p_value": c.trend_p_value,
+                    "trend_p_adjusted": c.trend_p_adjusted,
                 }
                 for c in result.over_time.changes
             ],

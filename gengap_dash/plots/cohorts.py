@@ -287,10 +287,12 @@ def over_time_figure(over_time, *, splits: Sequence[str], colors: Mapping[str, s
             )
         )  # fmt: skip
     for change in over_time.changes:
-        if change.split in splits and change.p_adjusted < 0.05:
-            fig.add_vline(
-                x=change.window, line_dash="dot", line_color=colors.get(change.split, NEUTRAL),
-                annotation_text=f"{change.split}: change", annotation_position="top right",
+        if change.split in splits and min(change.p_adjusted, change.trend_p_adjusted) < 0.05:
+            color = colors.get(change.split, NEUTRAL)
+            fig.add_vline(x=change.window, line_dash="dot", line_color=color)
+            fig.add_annotation(
+                x=change.window, y=1.0, yref="paper", text=f"{change.split}: change",
+                showarrow=False, xanchor="left", yanchor="bottom", font={"color": color},
             )  # fmt: skip
     apply_layout(fig, x_title=f"{over_time.column} window", y_title="accuracy (%)", height=420)
     fig.update_xaxes(type="category")

@@ -115,6 +115,7 @@ class CohortsView(View):
     )
     page = "pages/cohorts.py"
     order = 30
+    version = 2
     Options = CohortsOptions
 
     def compute(self, workspace, options: CohortsOptions) -> CohortsResult:

@@ -226,23 +226,32 @@ def change_findings(result: CohortsResult) -> list[Finding]:
         return []
     found = []
     for change in result.over_time.changes:
-        if not change.p_adjusted < SIGNIFICANCE:
+        stepped = change.p_adjusted < SIGNIFICANCE
+        trending = change.trend_p_adjusted < SIGNIFICANCE
+        if not (stepped or trending):
             continue
+        fell = change.after < change.before if stepped else change.trend < 0
+        if stepped:
+            reason = "accuracy_fell" if fell else "accuracy_rose"
+        else:
+            reason = "accuracy_trend_down" if fell else "accuracy_trend_up"
         found.append(
             Finding(
                 "cohorts.change_point",
-                "warning" if change.after < change.before else "info",
+                "warning" if fell else "info",
                 split=change.split,
                 metric="accuracy",
                 value=change.after - change.before,
                 threshold=SIGNIFICANCE,
-                reason="accuracy_fell" if change.after < change.before else "accuracy_rose",
+                reason=reason,
                 facts={
                     "window": change.window,
                     "before": change.before,
                     "after": change.after,
                     "p_value": change.p_value,
                     "p_adjusted": change.p_adjusted,
+                    "trend": change.trend,
+                    "trend_p_adjusted": change.trend_p_adjusted,
                     "column": result.over_time.column,
                 },
                 view="cohorts",

@@ -8,7 +8,9 @@ a permutation test: under no change the samples are exchangeable across windows,
 number of correct predictions per window is multivariate hypergeometric given the window
 sizes; ``B`` such draws give the null distribution of the largest ``|z|``, and
 ``p = (1 + #{max|z*| >= max|z|}) / (1 + B)``. This is the first step of binary segmentation
-(a CUSUM-type test for a change in a proportion); it needs at least three windows. Every split
+(a CUSUM-type test for a change in a proportion); it needs at least three windows. A gradual
+drift has little power against one cut, so the same draws also test a linear trend (the
+Cochran-Armitage statistic, two-sided). Every split
 is tested, so the p-values are adjusted (Benjamini-Hochberg) over the splits.
 
 Windows: with ``period="auto"`` the period is chosen from the longest span of one split (not of
@@ -39,6 +41,9 @@ class ChangePoint:
         statistic: the largest ``|z|``; ``p_value`` its permutation p-value, ``p_adjusted``
             that adjusted (Benjamini-Hochberg) over the splits tested.
         n_windows: non-empty windows tested.
+        trend: the Cochran-Armitage z statistic of a linear trend in accuracy over the windows
+            (negative: falling); ``trend_p_value`` its two-sided permutation p-value (the same
+            draws), ``trend_p_adjusted`` adjusted over the splits.
     """
 
     split: str
@@ -49,6 +54,9 @@ class ChangePoint:
     p_value: float
     n_windows: int
     p_adjusted: float = float("nan")
+    trend: float = float("nan")
+    trend_p_value: float = float("nan")
+    trend_p_adjusted: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,22 @@ def max_z(correct: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return z.max(axis=-1), z.argmax(axis=-1) + 1
 
 
+def trend_z(correct: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The Cochran-Armitage trend statistic of rows of window counts (window ``i`` scored
+    ``i``): ``sum n_i (p_i - p) (i - t) / sqrt(p (1 - p) sum n_i (i - t)^2)``."""
+    correct = np.asarray(correct, dtype=np.float64)
+    scores = np.arange(counts.shape[0], dtype=np.float64)
+    total = counts.sum()
+    mean_score = (counts * scores).sum() / total
+    pooled = correct.sum(axis=-1) / total
+    centred = scores - mean_score
+    numerator = (correct * centred).sum(axis=-1)  # sum n_i p_i (i - t); sum n_i p (i - t) = 0
+    variance = pooled * (1.0 - pooled) * (counts * centred**2).sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = numerator / np.sqrt(variance)
+    return np.where(np.isfinite(z), z, 0.0)
+
+
 def change_point(
     table: CohortTable, split: str, *, n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0
 ) -> ChangePoint | None:
@@ -103,6 +127,9 @@ def change_point(
     draws = rng.multivariate_hypergeometric(counts, int(correct.sum()), size=n_permutations)
     null, _ = max_z(draws, counts)
     p_value = (1 + int(np.sum(null >= statistic - 1e-12))) / (1 + n_permutations)
+    trend = float(trend_z(correct, counts))
+    null_trend = np.abs(trend_z(draws, counts))
+    trend_p = (1 + int(np.sum(null_trend >= abs(trend) - 1e-12))) / (1 + n_permutations)
     cut = int(cut)
     return ChangePoint(
         split=split,
@@ -112,6 +139,8 @@ def change_point(
         statistic=float(statistic),
         p_value=float(p_value),
         n_windows=len(present),
+        trend=trend,
+        trend_p_value=float(trend_p),
     )
 
 
@@ -120,9 +149,10 @@ def adjust(changes: list[ChangePoint]) -> tuple[ChangePoint, ...]:
     if not changes:
         return ()
     adjusted = benjamini_hochberg(np.array([c.p_value for c in changes]))
+    trend_adjusted = benjamini_hochberg(np.array([c.trend_p_value for c in changes]))
     return tuple(
-        ChangePoint(**{**c.__dict__, "p_adjusted": float(p)})
-        for c, p in zip(changes, adjusted, strict=True)
+        ChangePoint(**{**c.__dict__, "p_adjusted": float(p), "trend_p_adjusted": float(t)})
+        for c, p, t in zip(changes, adjusted, trend_adjusted, strict=True)
     )
 
 
