@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from conftest import edit_yaml
 
-from gengap_dash.analysis.calibration import (
-    METRIC_NAMES,
-    calibration_by_cohort,
-    calibration_report,
+from gengap_dash.analysis.calibration.cohorts import calibration_by_cohort
+from gengap_dash.analysis.calibration.report import METRIC_NAMES, calibration_report
+from gengap_dash.analysis.calibration.temperature import (
     fit_temperature,
     temperature_scaling_comparison,
 )
-from gengap_dash.cli.calibration_commands import SUMMARY_EXTENSIONS, SUMMARY_METRICS
 from gengap_dash.cli.main import main
 from gengap_dash.stats.bootstrap import split_stream
+from gengap_dash.views.calibration import SUMMARY_METRICS
+from gengap_dash.views.registry import get_view
 from gengap_dash.workspace import Workspace
 
 RESAMPLES = "200"
@@ -141,7 +141,9 @@ def test_text_has_the_tables_and_the_sentences(
 def test_summary_json_gains_calibration_and_the_temperature(
     tabular_project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert len(SUMMARY_EXTENSIONS) == 1
+    assert (
+        type(get_view("calibration")).extend_summary is not type(get_view("curves")).extend_summary
+    )
     code, out, err = run_cli(capsys, "summary", str(tabular_project), "--json", "--resamples", "50")
     assert code == 0, err
     payload = json.loads(out)

@@ -29,7 +29,6 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every command registered."""
     from gengap_dash.cli import (
-        calibration_commands,
         trunk_commands,
         view_commands,
     )
@@ -41,7 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     trunk_commands.register(commands)
-    calibration_commands.register(commands)
     view_commands.register(commands)
     return parser
 

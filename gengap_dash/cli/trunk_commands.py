@@ -206,8 +206,8 @@ def run_summary(arguments: argparse.Namespace) -> int:
         if view.name == "scorecard":
             payload.update(view.to_json(result))
         view.extend_summary(result, payload)
-        headline.extend(view.headline(result))
-    payload["findings"] = to_json(headline)
+        headline.extend((view.title, finding) for finding in view.headline(result))
+    payload["findings"] = to_json([finding for _, finding in headline])
     payload["skipped_views"] = skipped
     print_notes(workspace)
     if arguments.json:
@@ -216,8 +216,8 @@ def run_summary(arguments: argparse.Namespace) -> int:
     print(f"{workspace.name}\n")
     print(scorecard_text(payload))
     print()
-    for finding in headline:
-        print(f"- [{finding.severity}] {render(finding)}")
+    for title, finding in headline:
+        print(f"- {title}: {render(finding)}")
     for name, reason in skipped.items():
         print(f"- {get_view(name).title}: not shown. {reason}")
     return 0
