@@ -109,6 +109,16 @@ def make_image_project(root: Path, *, n: int = 8, size: int = 8) -> Path:
     return write_yaml(root / "project.yaml", project)
 
 
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data" / "digits"
+
+
+@pytest.fixture(autouse=True)
+def served_projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard serves only the folders its operator names (issue 14): in tests, the sample
+    and the test's own folder. Tests of the refusals clear this themselves."""
+    monkeypatch.setenv("GENGAP_PROJECTS_DIR", os.pathsep.join([str(SAMPLE_DIR), str(tmp_path)]))
+
+
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private cache folder for every test (``GENGAP_CACHE_DIR``)."""
