@@ -39,7 +39,6 @@ from gengap_dash.store.keys import FingerprintMemo, hash_key, output_key
 if TYPE_CHECKING:
     from torch import nn
 
-    from gengap_dash.analysis.scorecard import SplitData
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called with (split name, samples done, samples in the split) during inference."""
@@ -202,24 +201,6 @@ class Workspace:
     def embeddings(self, split: str) -> np.ndarray | None:
         """``(n, d)`` embeddings, or None (see :attr:`embedding_note` for why)."""
         return self._state(split).embeddings
-
-    def split_data(self) -> list[SplitData]:
-        """Per-split arrays for the scorecard."""
-        from gengap_dash.analysis.scorecard import SplitData
-
-        data = []
-        for name in self.split_names:
-            frame = self._state(name).frame
-            data.append(
-                SplitData(
-                    name=name,
-                    role=self.split_roles[name],
-                    labels=frame["label"].to_numpy(np.int64),
-                    probs=frame[probability_columns(self.n_classes)].to_numpy(np.float64),
-                    losses=frame["loss"].to_numpy(np.float64),
-                )
-            )
-        return data
 
     def model(self) -> nn.Module:
         """The model on the CPU in eval mode (built once)."""

@@ -15,6 +15,7 @@ from gengap_dash.analysis.scorecard import (
 )
 from gengap_dash.findings import render
 from gengap_dash.plots.scorecard import scorecard_table
+from gengap_dash.views.scorecard import split_data
 from gengap_dash.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ def open_app(project: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 def expected_scorecard(project: Path, cache_dir: Path):
     workspace = Workspace.from_file(project, cache_dir=cache_dir)
-    return workspace, compute_scorecard(workspace.split_data(), n_resamples=1000, seed=0)
+    return workspace, compute_scorecard(split_data(workspace), n_resamples=1000, seed=0)
 
 
 @pytest.mark.parametrize("which", ["sample", "tabular"])

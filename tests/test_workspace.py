@@ -221,8 +221,9 @@ def test_unknown_split(workspace: Workspace) -> None:
 
 
 def test_split_data_for_the_scorecard(workspace: Workspace) -> None:
-    pytest.importorskip("gengap_dash.analysis.scorecard")
-    data = workspace.split_data()
+    from gengap_dash.views.scorecard import split_data
+
+    data = split_data(workspace)
     assert [d.name for d in data] == SPLITS
     assert [d.role for d in data] == ["train", "validation", "test", "shifted"]
     np.testing.assert_array_equal(data[2].labels, workspace.labels("test"))
