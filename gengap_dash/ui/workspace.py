@@ -37,8 +37,9 @@ def _sources_signature(path: Path) -> tuple:
 
 
 def current_workspace() -> Workspace:
-    """The session's workspace with every split loaded; stops the page with ``st.error`` on bad
-    input (the message names the file, key or column)."""
+    """The session's workspace, every split's model outputs in the cache (inference runs here,
+    with progress, for splits that miss); stops the page with ``st.error`` on bad input (the
+    message names the file, key or column)."""
     path = project_picker()
     try:
         resolved = path / "project.yaml" if path.is_dir() else path
@@ -46,8 +47,8 @@ def current_workspace() -> Workspace:
         missing = workspace.missing_splits()
         if missing:
             _compute_with_progress(workspace, missing)
-        else:
-            workspace.compute()
+        # with a warm cache nothing is loaded here: a page that reads cached view results never
+        # touches the arrays; one that needs them loads (and verifies) them on first use
     except ProjectError as error:  # the progress box is gone already: the error stands alone
         st.error(f"**This project cannot be opened.** {error}")
         st.caption(
