@@ -146,7 +146,8 @@ def domain_auc_figure(report, *, colors: Mapping[str, str] | None = None) -> go.
         x_title="Domain classifier AUC (held out, 95% interval)",
         height=max(260, 70 + 48 * len(splits)),
     )
-    figure.update_xaxes(range=[0.4, 1.02])
+    lowest = min([item.domain.low for item in report.splits], default=0.5)
+    figure.update_xaxes(range=[min(0.4, lowest - 0.03), 1.02])
     figure.update_yaxes(categoryorder="array", categoryarray=splits[::-1])
     return figure
 
@@ -179,7 +180,8 @@ def cluster_share_figure(report, split: str, *, color: str = BAD) -> go.Figure:
         height=420,
     )
     figure.update_yaxes(tickformat=".0%")
-    figure.update_layout(barmode="group")
+    figure.update_layout(barmode="group", uniformtext={"minsize": 10, "mode": "show"})
+    figure.update_traces(textfont_size=11, selector={"type": "bar"})
     return figure
 
 
