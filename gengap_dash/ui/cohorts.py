@@ -289,7 +289,7 @@ def decomposition_section(result: CohortsResult) -> None:
     if not result.decompositions:
         st.info("There is no split to compare with the reference.")
         return
-    worst = verdicts.decomposition_takeaway(result.decompositions)
+    worst = verdicts.decomposition_takeaway(result.decompositions, result.table.roles)
     explained_chart(
         plots.decomposition_figure(result.decompositions),
         shows=DECOMPOSITION_SHOWS,

@@ -214,7 +214,7 @@ class CohortsView(View):
             blocks.append(
                 figure_block(
                     decomposition_figure(result.decompositions),
-                    takeaway=render(decomposition_takeaway(result.decompositions)),
+                    takeaway=render(decomposition_takeaway(result.decompositions, table.roles)),
                     shows="Each split's accuracy change against the reference, split into the "
                     "part due to a different cohort mix and the part due to worse accuracy "
                     "inside cohorts (they add up to the change).",

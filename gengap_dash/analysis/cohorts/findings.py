@@ -150,10 +150,12 @@ def decomposition_columns(decomposition: Decomposition) -> tuple[str, ...]:
     return decomposition.columns
 
 
-def decomposition_takeaway(decompositions) -> Finding:
-    """The decomposition of the split with the largest drop."""
-    worst = min(decompositions, key=lambda d: d.total)
-    return decomposition_finding(worst)
+def decomposition_takeaway(decompositions, roles=None) -> Finding:
+    """The decomposition of the deployment split (with ``roles``), else of the largest drop."""
+    roles = roles or {}
+    deployed = [d for d in decompositions if roles.get(d.split) == "deployment"]
+    chosen = deployed[0] if deployed else min(decompositions, key=lambda d: d.total)
+    return decomposition_finding(chosen)
 
 
 def fairness_finding(result: CohortsResult, split: str | None = None) -> Finding | None:
