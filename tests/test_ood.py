@@ -248,3 +248,14 @@ def test_the_ood_and_review_commands(
     assert bad.returncode == 2 and "--top is 0; expected a positive integer." in bad.stderr
     bad = gengap("review", str(tabular_project), "--split", "nope", cache_dir=cache_dir)
     assert bad.returncode == 2 and "--split is 'nope'" in bad.stderr
+
+
+def test_report_sections(sample: Workspace, sample_ood) -> None:
+    view = get_view("ood")
+    html = view.report_section(sample_ood)
+    assert "How well each score tells each split from test" in html
+    assert view.headline(sample_ood)[0].kind == "ood.best_score"
+    review = get_view("review")
+    queue = compute(review, sample, review.Options(split="rotated", top=5))
+    section = review.report_section(queue)
+    assert section.count("<tr") == 6 and "rotated-" in section

@@ -294,3 +294,15 @@ def test_the_embed_command(tabular_project: Path, cache_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert document["method"] == "pca" and document["n_points"] > 0
+
+
+def test_report_sections(sample: Workspace, sample_shift) -> None:
+    view = get_view("shift")
+    html = view.report_section(sample_shift)
+    assert "Can a classifier tell each split from test?" in html
+    assert render(view.findings(sample_shift)[0]).split(":")[0] in html
+    embed = get_view("embed")
+    pca = compute(embed, sample, embed.Options(method="pca"))
+    section = embed.report_section(pca)
+    assert "PCA map of the embeddings" in section and "two main directions" in section
+    assert embed.to_json(pca)["parameters"]["fit_samples"] == len(pca.coordinates)
