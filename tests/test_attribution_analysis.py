@@ -25,6 +25,7 @@ from gengap_dash.analysis.attribution.findings import (
     saliency_headline,
     sample_agreement,
     sanity_verdict,
+    shift_summary,
 )
 from gengap_dash.analysis.attribution.results import (
     Deletion,
@@ -255,6 +256,7 @@ def test_every_finding_kind_renders() -> None:
     maps = {"saliency": np.arange(16.0).reshape(4, 4), "gradcam": np.arange(16.0).reshape(4, 4)}
     found.append(sample_agreement(maps, sample_id="s1", label="3", predicted="8", confidence=0.9))
     found.append(grid_concentration(np.ones((2, 1, 4, 4)), method="gradcam"))
+    found.append(shift_summary(result))
     payload = to_json(found)
     assert {item["kind"] for item in payload} >= {
         "saliency.attention_shift", "saliency.sanity", "saliency.deletion",
@@ -264,4 +266,9 @@ def test_every_finding_kind_renders() -> None:
     assert "top feature is dose instead of age" in texts["saliency.feature_ranking"]
     assert texts["saliency.sample"].startswith("s1 is a 3 that the model calls 8 at 90%")
     assert "agree on where the evidence is (mean rank correlation 1.00)" in texts["saliency.sample"]
+    assert texts["saliency.shift_summary"] == (
+        "In 1 of 1 split-and-method pairs the top-20% region moves beyond the noise floor: "
+        "shifted maps keep 30% to 30% of the clean map's top-20% pixels, against 80% to 80% "
+        "between clean runs; the least is Grad-CAM on rotated."
+    )
     assert texts["saliency.grid"].startswith("On average 25% of each Grad-CAM map's attribution")

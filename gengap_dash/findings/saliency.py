@@ -164,3 +164,22 @@ def _top_features(finding: Finding) -> str:
     features = list(facts["features"])
     named = ", ".join(features[:-1]) + f" and {features[-1]}" if len(features) > 1 else features[0]
     return f"On {finding.split}, {facts['method_name']} finds the model leans most on {named}."
+
+
+@sentence("saliency.shift_summary")
+def _shift_summary(finding: Finding) -> str:
+    facts = finding.facts
+    top = f"top-{round(100 * float(facts['top_k']))}%"
+    overlaps = f"{percent(finding.value, digits=0)} to {percent(facts['overlap_high'], digits=0)}"
+    floors = f"{percent(facts['floor_low'], digits=0)} to {percent(facts['floor_high'], digits=0)}"
+    if finding.reason == "moved":
+        return (
+            f"In {facts['n_moved']} of {facts['n_compared']} split-and-method pairs the {top} "
+            f"region moves beyond the noise floor: shifted maps keep {overlaps} of the clean "
+            f"map's {top} pixels, against {floors} between clean runs; the least is "
+            f"{facts['worst_method']} on {facts['worst_split']}."
+        )
+    return (
+        f"Shifted maps keep {overlaps} of the clean map's {top} pixels, against {floors} between "
+        "clean runs: within the noise floor, attention does not move."
+    )

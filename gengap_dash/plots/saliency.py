@@ -248,9 +248,8 @@ def example_grid_figure(example: ExampleMaps) -> go.Figure:
 
 def shift_overlap_figure(result: SaliencyShift) -> go.Figure:
     """Top-k overlap of shifted and clean maps per split (bars, 95% intervals), one colour per
-    method, with each method's noise floor (dashed line)."""
+    method, and the range of the methods' noise floors (grey band)."""
     fig = go.Figure()
-    splits = list(dict.fromkeys(p.split for p in result.pairs))
     for method in result.methods:
         items = [p for p in result.pairs if p.method == method]
         if not items:
@@ -271,25 +270,23 @@ def shift_overlap_figure(result: SaliencyShift) -> go.Figure:
                 hovertemplate="%{x}: %{y:.0%}<extra>" + _name(method) + "</extra>",
             )
         )
-        floor = result.floor(method)
-        if floor is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=splits,
-                    y=[floor.topk_overlap.value] * len(splits),
-                    mode="lines",
-                    line={"color": METHOD_COLORS.get(method, NEUTRAL), "dash": "dash", "width": 2},
-                    name=f"{_name(method)}: clean runs",
-                    showlegend=False,
-                    hovertemplate="clean runs: %{y:.0%}<extra>" + _name(method) + "</extra>",
-                )
-            )
     apply_layout(
         fig,
         x_title="shifted split",
         y_title=f"top-{round(100 * result.top_k)}% overlap with the clean map",
         height=420,
     )
+    floors = [f.topk_overlap.value for f in result.noise_floor if np.isfinite(f.topk_overlap.value)]
+    if floors:
+        fig.add_hrect(
+            y0=min(floors) - 0.005,
+            y1=max(floors) + 0.005,
+            fillcolor=NEUTRAL,
+            opacity=0.35,
+            line_width=0,
+            annotation_text="between two clean runs (noise floor)",
+            annotation_position="bottom left",
+        )
     fig.update_layout(barmode="group")
     fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
     return fig

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from gengap_dash.analysis.attribution import SaliencyShift, SampleMaps, image_maps
-from gengap_dash.analysis.attribution.findings import METHOD_NAMES
+from gengap_dash.analysis.attribution.findings import METHOD_NAMES, shift_summary
 from gengap_dash.analysis.attribution.selection import choose_samples
 from gengap_dash.findings.render import render
 from gengap_dash.project.errors import ProjectError
@@ -160,13 +160,17 @@ def run_shift(workspace: Workspace) -> SaliencyShift | None:
     found = shift_cached(workspace)
     if found is not None:
         return found
-    st.caption(
-        f"Compares {OPTIONS.n_samples} samples (or pairs) per split with "
-        f"{', '.join(METHOD_NAMES[m] for m in methods(workspace))}, plus the randomization test "
-        "and deletion curves. It runs once and is cached."
-    )
-    if not st.button("Run the shift analysis", key="saliency_run_shift", type="primary"):
+    holder = st.empty()
+    with holder.container():
+        st.caption(
+            f"Compares {OPTIONS.n_samples} samples (or pairs) per split with "
+            f"{', '.join(METHOD_NAMES[m] for m in methods(workspace))}, plus the randomization "
+            "test and deletion curves. It runs once and is cached."
+        )
+        clicked = st.button("Run the shift analysis", key="saliency_run_shift", type="primary")
+    if not clicked:
         return None
+    holder.empty()
     bar = st.progress(0.0, text="Starting...")
     try:
         result = view.shift_result(
@@ -197,8 +201,8 @@ def shift_table(result: SaliencyShift) -> pd.DataFrame:
 SHIFT_SHOWS = (
     "For each shifted split (paired with its clean source through the `{column}` column) and "
     "method: the share of the clean map's top-{top}% pixels that stay in the shifted map's top-"
-    "{top}%, with its 95% interval. Dashed lines: the same statistic between two clean runs of "
-    "each method (the noise floor: the same image with imperceptible noise)."
+    "{top}%, with its 95% interval. Grey band: the same statistic between two clean runs of the "
+    "methods (the noise floor: the same image with imperceptible noise)."
 )
 SANITY_SHOWS = (
     "Model-parameter randomization test (Adebayo et al., 2018): the rank correlation between each "
@@ -287,7 +291,7 @@ def shift_section(workspace: Workspace) -> None:
         explained_chart(
             plots.shift_overlap_figure(result),
             shows=SHIFT_SHOWS.format(top=round(100 * result.top_k), column=result.pair_column),
-            takeaway=takeaway(findings_for(result, ["saliency.attention_shift"]), ""),
+            takeaway=render(shift_summary(result)),
             key="saliency_shift",
         )
         method = st.selectbox(

@@ -23,7 +23,7 @@ import numpy as np
 
 from gengap_dash.analysis.attribution.maps import pixel_maps, rank_correlation, top_k_mask
 from gengap_dash.analysis.attribution.results import SaliencyShift
-from gengap_dash.findings.model import Finding, by_severity
+from gengap_dash.findings.model import SEVERITIES, Finding, by_severity
 from gengap_dash.findings.render import register_template_module
 
 register_template_module("gengap_dash.findings.saliency")
@@ -365,3 +365,32 @@ def saliency_headline(result: SaliencyShift) -> list[Finding]:
         if f.kind != "saliency.attention_shift" or f.facts["method"] in trusted
     ]
     return ranked[:1]
+
+
+def shift_summary(result: SaliencyShift) -> Finding:
+    """Across every paired split and method: how many moved beyond the noise floor, and the range
+    of the overlaps against the range of the floors."""
+    found = shift_findings(result)
+    moved = [f for f in found if f.reason in ("attention_moved", "attention_moved_far")]
+    overlaps = [f.value for f in found if _finite(f.value)]
+    floors = [f.facts["floor"] for f in found if _finite(f.facts["floor"])]
+    worst = min(found, key=lambda f: f.value if _finite(f.value) else 1.0, default=None)
+    return Finding(
+        kind="saliency.shift_summary",
+        severity=max((f.severity for f in found), key=lambda s: SEVERITIES.index(s), default="ok"),
+        metric="topk_overlap",
+        value=min(overlaps) if overlaps else float("nan"),
+        threshold=MOVED_MARGIN,
+        reason="moved" if moved else "stable",
+        facts={
+            "n_moved": len(moved),
+            "n_compared": len(found),
+            "overlap_high": max(overlaps) if overlaps else float("nan"),
+            "floor_low": min(floors) if floors else float("nan"),
+            "floor_high": max(floors) if floors else float("nan"),
+            "top_k": result.top_k,
+            "worst_split": worst.split if worst else "",
+            "worst_method": worst.facts["method_name"] if worst else "",
+        },
+        view="saliency",
+    )
