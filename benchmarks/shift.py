@@ -101,13 +101,13 @@ def power(runs: int) -> dict[float, float]:
     from gengap_dash.stats.two_sample import mmd_test
 
     rates = {}
-    for shift in (0.0, 0.01, 0.02, 0.05):
+    for shift in (0.0, 0.02, 0.05):
         rejections = 0
         for run_index in range(runs):
             rng = np.random.default_rng(run_index)
             x = rng.normal(size=(2_500, 128))
             y = rng.normal(size=(2_500, 128)) + shift
-            rejections += mmd_test(x, y, n_permutations=200, seed=run_index).p_value < 0.05
+            rejections += mmd_test(x, y, n_permutations=100, seed=run_index).p_value < 0.05
         rates[shift] = rejections / runs
     return rates
 
@@ -153,7 +153,7 @@ def main() -> None:
         print(f"| feature-space page, 1M predictions, cold | {times['cold']:.2f} | |")
         print(f"| feature-space page, 1M predictions, warm | {times['warm']:.2f} | |")
     rates = power(arguments.power_runs)
-    print("\nPower of the subsampled MMD test (2,000 per side of 2,500 x 128, 200 permutations):")
+    print("\nPower of the subsampled MMD test (2,000 per side of 2,500 x 128, 100 permutations):")
     for shift, rate in rates.items():
         print(f"- mean shift {shift:.2f} sd per dimension: p < 0.05 in {100 * rate:.0f}% of runs")
 
