@@ -23,13 +23,11 @@ from gengap_dash.analysis.calibration.report import (
     METRIC_LABELS,
     METRIC_UNITS,
     CalibrationSummary,
-    top_label,
 )
 from gengap_dash.analysis.calibration.selective import (
     DEFAULT_COVERAGE,
     RiskCoverage,
     risk_at_coverage,
-    risk_coverage_curve,
     selective_sentence,
 )
 from gengap_dash.analysis.calibration.temperature import TemperatureComparison
@@ -42,11 +40,12 @@ from gengap_dash.plots.calibration import MIN_RELIABLE_BIN, reliability_diagram
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.binning import DEFAULT_N_BINS
 from gengap_dash.stats.bootstrap import Estimate
+from gengap_dash.ui.analysis import view_result
 from gengap_dash.ui.layout import _escape_markdown, verdict_list
 from gengap_dash.views.calibration import (
+    CalibrationOptions,
+    CalibrationResult,
     project_temperature_comparison,
-    split_calibration_reports,
-    split_cohort_calibration,
 )
 from gengap_dash.workspace import Workspace
 
@@ -301,26 +300,23 @@ def no_validation_message(workspace: Workspace) -> str:
     )
 
 
-@st.cache_data(
-    show_spinner="Computing calibration metrics (bootstrap intervals)...", max_entries=32
-)
-def _reports(
-    _workspace: Workspace, fingerprint: str, n_bins: int, strategy: str
-) -> dict[str, CalibrationSummary]:
-    return split_calibration_reports(
-        _workspace, n_bins=n_bins, strategy=strategy, n_resamples=N_RESAMPLES, seed=SEED
+def _view(workspace: Workspace, n_bins: int, strategy: str) -> CalibrationResult:
+    """The calibration view's result for these options: read from the on-disk result cache
+    (computed once for every split and cohort column, then shared by every viewer and restart)."""
+    options = CalibrationOptions(
+        n_bins=n_bins, strategy=strategy, n_resamples=N_RESAMPLES, seed=SEED
     )
+    return view_result("calibration", workspace, options)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _curves(_workspace: Workspace, fingerprint: str) -> dict[str, RiskCoverage]:
-    curves = {}
-    for split in _workspace.split_names:
-        confidences, hits = top_label(
-            _workspace.labels(split), _workspace.logits(split), outputs_are="logits"
-        )
-        curves[split] = risk_coverage_curve(confidences, hits)
-    return curves
+def _reports(
+    workspace: Workspace, fingerprint: str, n_bins: int, strategy: str
+) -> dict[str, CalibrationSummary]:
+    return _view(workspace, n_bins, strategy).reports
+
+
+def _curves(workspace: Workspace, fingerprint: str) -> dict[str, RiskCoverage]:
+    return _view(workspace, DEFAULT_N_BINS, "uniform").curves
 
 
 @st.cache_data(
@@ -345,13 +341,10 @@ def _comparison(
     )
 
 
-@st.cache_data(show_spinner="Computing calibration per cohort...", max_entries=32)
 def _cohorts(
-    _workspace: Workspace, fingerprint: str, column: str, n_bins: int, strategy: str
+    workspace: Workspace, fingerprint: str, column: str, n_bins: int, strategy: str
 ) -> dict[str, CohortCalibration]:
-    return split_cohort_calibration(
-        _workspace, column, n_bins=n_bins, strategy=strategy, n_resamples=N_RESAMPLES, seed=SEED
-    )
+    return _view(workspace, n_bins, strategy).cohorts[column]
 
 
 def _guarded(compute, *args):
