@@ -3,7 +3,8 @@
 Builds brought-predictions projects (5 splits, 10 classes, 3 metadata columns) of each size,
 then times, side by side in one run, each in a NEW process (so nothing is cached in memory):
 
-- `gengap summary --json` and `gengap calibration --json`, cold (no result cache on disk) and
+- `gengap scorecard --json`, `gengap summary --json` (every view's headline) and
+  `gengap calibration --json`, cold (no result cache on disk) and
   warm (result cache on disk);
 - the overview and calibration pages through Streamlit's AppTest, cold and warm; the page time
   is measured inside the process after the imports (the first `AppTest.run`).
@@ -132,6 +133,7 @@ def measure(rows: int, repeats: int, folder: Path) -> dict[str, float]:
     run_command(["summary", str(project), *base], env)  # fills the fingerprint memo once
     for _ in range(repeats):
         for name, arguments in (
+            ("scorecard", ["scorecard", str(project), *base]),
             ("summary", ["summary", str(project), *base]),
             ("calibration", ["calibration", str(project), *base]),
         ):
