@@ -124,7 +124,7 @@ class SlicesView(View):
             seed=options.seed,
             skipped=skipped,
             roles=roles,
-            progress=_PROGRESS.get(),
+            progress=_progress_callback(),
         )
         embeddings = {s: workspace.embeddings(s) for s in frames}
         if any(e is None for e in embeddings.values()):
@@ -174,7 +174,7 @@ class SlicesView(View):
             )
         if arguments.top < 1 or arguments.resamples < 1:
             raise ProjectError("--top and --resamples must be positive integers.")
-        _PROGRESS.set(_stderr_progress)  # the command line shows the search's progress
+        _COMMAND_LINE["progress"] = True  # `gengap slices` shows the search's progress
         return SlicesOptions(
             split=arguments.split,
             max_predicates=arguments.max_predicates,
@@ -205,6 +205,19 @@ class SlicesView(View):
         elif result.clusters_note:
             blocks.append(paragraph(result.clusters_note, css="caption"))
         return "".join(blocks)
+
+
+_COMMAND_LINE = {"progress": False}
+
+
+def _progress_callback() -> Progress | None:
+    """The page's callback (:func:`slice_progress`), else a progress line on a terminal's
+    stderr when the search runs for ``gengap slices`` (never into a pipe or a log)."""
+    callback = _PROGRESS.get()
+    if callback is not None:
+        return callback
+    asked, _COMMAND_LINE["progress"] = _COMMAND_LINE["progress"], False
+    return _stderr_progress if asked and sys.stderr.isatty() else None
 
 
 def _stderr_progress(fraction: float, note: str) -> None:
