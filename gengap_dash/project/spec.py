@@ -6,6 +6,7 @@ file without reading code. Paths are resolved relative to the project file.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -502,7 +503,8 @@ def _path(
 
 def _resolve(base: Path, text: str) -> Path:
     path = Path(text).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()
+    # realpath never raises on a symlink loop (Path.resolve does); the file check names it later
+    return path if path.is_absolute() else Path(os.path.realpath(base / path))
 
 
 def _check_code(reference: str, key: str, where: str, base: Path) -> None:

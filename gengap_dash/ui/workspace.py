@@ -57,6 +57,8 @@ def current_workspace() -> Workspace:
         )
         st.stop()
     _sidebar_summary(workspace, resolved)
+    for note in workspace.notes:  # columns left out, cache entries found stale and recomputed
+        st.caption(f":material/info: {note}")
     return workspace
 
 
