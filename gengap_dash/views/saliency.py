@@ -887,7 +887,9 @@ class SaliencyView(View):
     )
     needs = frozenset({"model"})
     page = "pages/saliency.py"
+    version = 2
     order = 60
+    slow = True
     Options = SaliencyOptions
 
     def __init__(self) -> None:

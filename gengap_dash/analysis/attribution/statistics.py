@@ -98,7 +98,8 @@ def average_map_distance(
     position: int,
     n_resamples: int = 200,
 ) -> AverageShift:
-    """How far a split's class-average magnitude maps are from ``reference_averages``.
+    """How far a split's class-average magnitude maps are from ``reference_averages`` (a
+    bias-corrected estimate with its basic bootstrap interval).
 
     The distance is ``1 -`` the mean over classes (present in both) of the Spearman correlation
     between the split's class-average map and the reference's; its interval resamples the
@@ -138,10 +139,15 @@ def average_map_distance(
 
     rng = make_rng(split_stream(seed, position))
     found, replicates = estimate(statistics, reduce, n_resamples=n_resamples, rng=rng)
-    # the plug-in distance of noisy class averages is biased upwards: the basic interval
-    # corrects for that bias (as for the binned calibration errors)
+    # the plug-in distance of noisy class averages is biased upwards: the estimate and the basic
+    # interval correct for that bias (2 v - median of the replicates; as for the binned
+    # calibration errors), so the interval is centred on the estimate
     low, high = interval_from_replicates(found.value, replicates, kind="basic", floor=0.0)
-    distance = Estimate(found.value, low, high)
+    finite = replicates[np.isfinite(replicates)]
+    value = found.value
+    if finite.size:
+        value = max(0.0, 2.0 * found.value - float(np.median(finite)))
+    distance = Estimate(value, low, high)
     return AverageShift(split=split, method=method, n_samples=len(labels), distance=distance)
 
 
