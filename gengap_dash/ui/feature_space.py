@@ -70,7 +70,7 @@ def has_embeddings(workspace: Workspace) -> bool:
 
 def current_map(workspace: Workspace, reference: str) -> EmbeddingMap:
     """The UMAP map when cached, else the PCA map (with a button that computes UMAP once)."""
-    umap_options = EmbedView.Options(reference=reference)
+    umap_options = EmbedView.Options()  # the map does not depend on the reference
     found, result = cached(get_view("embed"), workspace, umap_options)
     if found:
         return result
@@ -89,7 +89,7 @@ def current_map(workspace: Workspace, reference: str) -> EmbeddingMap:
             )  # fmt: skip
             status.update(label="UMAP map ready", state="complete")
         st.rerun()
-    return view_result("embed", workspace, EmbedView.Options(method="pca", reference=reference))
+    return view_result("embed", workspace, EmbedView.Options(method="pca"))
 
 
 def color_choices(workspace: Workspace, ood) -> list[str]:
@@ -135,7 +135,7 @@ def map_section(workspace: Workspace, reference: str, ood) -> None:
         figure, width="stretch", key="feature_map", on_select="rerun",
         selection_mode=("lasso", "box"), config={"displaylogo": False},
     )  # fmt: skip
-    findings = map_findings(embedding_map)
+    findings = map_findings(embedding_map, reference=reference)
     if findings:
         st.markdown(f"**What to take from it:** {render(findings[0])}")
     st.caption(map_shows(embedding_map) + " Draw a lasso or a box to list the samples inside.")

@@ -211,7 +211,9 @@ CLUSTERS_NO_GROWTH = "No cluster grows by 10 points or more from the reference t
 
 @dataclass(frozen=True)
 class EmbedOptions:
-    """The map's method and parameters (docs/feature-space.md, "The map")."""
+    """The map's method and parameters (docs/feature-space.md, "The map"); ``reference`` only
+    names the split the map's finding measures separation from ("" = test, else validation):
+    the page passes "" and measures from its own reference, so one cached map serves all."""
 
     method: str = "umap"
     fit_samples: int = DEFAULT_FIT_SAMPLES

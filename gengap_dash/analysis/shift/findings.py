@@ -177,11 +177,10 @@ def shift_findings(report: ShiftReport) -> list[Finding]:
     return findings
 
 
-def map_findings(embedding_map: EmbeddingMap) -> list[Finding]:
-    """The split that sits farthest from the reference on the map."""
-    others = {
-        k: v for k, v in map_separation(embedding_map).items() if k != embedding_map.reference
-    }
+def map_findings(embedding_map: EmbeddingMap, *, reference: str | None = None) -> list[Finding]:
+    """The split that sits most apart from ``reference`` (default: the map's) on the map."""
+    reference = reference if reference in embedding_map.splits else embedding_map.reference
+    others = {k: v for k, v in map_separation(embedding_map, reference).items() if k != reference}
     if not others:
         return []
     split = max(others, key=others.get)
@@ -195,7 +194,7 @@ def map_findings(embedding_map: EmbeddingMap) -> list[Finding]:
             value=others[split],
             threshold=MAP_SEPARATED,
             reason="separated" if separated else "overlapping",
-            reference=embedding_map.reference,
+            reference=reference,
             facts={
                 "method": embedding_map.method,
                 "n_points": int(embedding_map.coordinates.shape[0]),
