@@ -16,7 +16,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PAGES = ["overview", "learning_curves", "calibration"]
+PAGES = ["overview", "learning_curves", "calibration", "cohorts", "feature_space", "saliency"]
 CHROMIUM_ARGS = [
     "--disable-gpu",
     "--disable-quic",
