@@ -88,36 +88,38 @@ def open_workspace(
     from gengap_dash.workspace import Workspace
 
     workspace = Workspace.from_file(arguments.project, cache_dir=arguments.cache_dir)
-    if not load_outputs:
-        return workspace
-    missing = workspace.missing_splits()
-    if missing and progress:
-        from tqdm import tqdm
-
-        bars: dict[str, tqdm] = {}
-
-        def report(split: str, done: int, total: int) -> None:
-            bar = bars.get(split)
-            if bar is None:
-                bar = bars[split] = tqdm(  # disable=None: bars only on a terminal
-                    total=total,
-                    desc=f"inference {split}",
-                    unit="sample",
-                    file=sys.stderr,
-                    disable=None,
-                )
-            bar.update(done - bar.n)
-            if done >= total:
-                bar.close()
-
-        try:
-            workspace.compute(progress=report)
-        finally:  # an error message must not land on the line of an open bar
-            for bar in bars.values():
-                bar.close()
-    else:
-        workspace.compute()
+    if load_outputs:
+        load_model_outputs(workspace, progress=progress)
     return workspace
+
+
+def load_model_outputs(workspace, *, progress: bool = True) -> None:
+    """Load every split's model outputs, running inference (with a progress bar per split on
+    stderr) where the cache misses."""
+    missing = workspace.missing_splits()
+    if not (missing and progress):
+        workspace.compute()
+        return
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def report(split: str, done: int, total: int) -> None:
+        bar = bars.get(split)
+        if bar is None:
+            bar = bars[split] = tqdm(  # disable=None: bars only on a terminal
+                total=total, desc=f"inference {split}", unit="sample", file=sys.stderr,
+                disable=None,
+            )  # fmt: skip
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    try:
+        workspace.compute(progress=report)
+    finally:  # an error message must not land on the line of an open bar
+        for bar in bars.values():
+            bar.close()
 
 
 def print_notes(workspace) -> None:
@@ -178,9 +180,10 @@ def run_summary(arguments: argparse.Namespace) -> int:
 
     if arguments.resamples < 1:
         raise ProjectError(f"--resamples is {arguments.resamples}; expected a positive integer.")
-    workspace = open_workspace(arguments)
+    workspace = open_workspace(arguments, load_outputs=False)
     headline, skipped = [], {}
     payload: dict = {"project": workspace.name}
+    plans = []  # (view, options, cached result or None)
     for view in all_views():
         reason = view.unavailable(workspace)
         if reason:
@@ -190,12 +193,15 @@ def run_summary(arguments: argparse.Namespace) -> int:
             options = view.Options(n_resamples=arguments.resamples, seed=arguments.seed)
         else:
             options = view.Options()
-        if view.slow:
-            found, result = cached(view, workspace, options)
-            if not found:
-                skipped[view.name] = not_cached_reason(view)
-                continue
-        else:
+        found, result = cached(view, workspace, options)
+        if view.slow and not found:
+            skipped[view.name] = not_cached_reason(view)
+            continue
+        plans.append((view, options, result if found else None))
+    if any(result is None for _, _, result in plans):
+        load_model_outputs(workspace)  # inference, with progress, where the cache misses
+    for view, options, result in plans:
+        if result is None:
             try:
                 result = compute(view, workspace, options)
             except ProjectError as error:

@@ -14,7 +14,14 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from gengap_dash.views.registry import View, all_views, compute, result_cache, view_json
+from gengap_dash.views.registry import (
+    View,
+    all_views,
+    cached,
+    compute,
+    result_cache,
+    view_json,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -39,11 +46,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_view(view: View, arguments: argparse.Namespace) -> int:
     """Compute one view and print it; the exit code is 0 (errors raise, see ``cli/main.py``)."""
-    from gengap_dash.cli.trunk_commands import open_workspace, print_notes
+    from gengap_dash.cli.trunk_commands import load_model_outputs, open_workspace, print_notes
 
     options = view.options_from_arguments(arguments)  # bad options fail before any inference
-    workspace = open_workspace(arguments, load_outputs="predictions" in view.needs)
-    result = compute(view, workspace, options)
+    workspace = open_workspace(arguments, load_outputs=False)
+    found, result = cached(view, workspace, options)  # a warm result needs no arrays at all
+    if not found:
+        if "predictions" in view.needs:
+            load_model_outputs(workspace)  # inference with progress where the cache misses
+        result = compute(view, workspace, options)
     print_notes(workspace)
     for note in result_cache(workspace).notes:
         sys.stderr.write(f"gengap: note: {note}\n")
