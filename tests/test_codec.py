@@ -93,6 +93,7 @@ def test_decoding_refuses_anything_it_did_not_write(document) -> None:
 def test_arrays_are_never_unpickled() -> None:
     import base64
     import io
+
     payload = io.BytesIO()
     np.save(payload, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     forged = {"__ndarray__": base64.b64encode(payload.getvalue()).decode()}
