@@ -278,9 +278,9 @@ class CalibrationView(View):
         return calibration_findings(held_out or result.reports, result.roles, result.comparison)
 
     def headline(self, result: CalibrationResult) -> list[Finding]:
-        """The headline, then what temperature scaling does and whether it survives shift."""
-        keep = ("calibration.headline", "calibration.temperature_fit",
-                "calibration.temperature_transfer")  # fmt: skip
+        """The headline, then what temperature scaling does on validation (whether it survives
+        shift, split by split, is in the view's own text, section and page)."""
+        keep = ("calibration.headline", "calibration.temperature_fit")
         return [finding for finding in self.findings(result) if finding.kind in keep]
 
     def heading(self, result: CalibrationResult) -> str:
