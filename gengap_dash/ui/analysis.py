@@ -8,6 +8,7 @@ from disk instead of recomputing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import streamlit as st
 
 from gengap_dash.analysis.scorecard import Scorecard
 from gengap_dash.findings import Finding, render
+from gengap_dash.store.keys import hash_key
 from gengap_dash.views.registry import compute, get_view, result_cache, result_key
 from gengap_dash.workspace import Workspace
 
@@ -36,6 +38,21 @@ def view_result(name: str, workspace: Workspace, options: Any = None) -> Any:
     result = _result(name, result_key(view, workspace, options), workspace, options)
     for note in result_cache(workspace).notes:
         st.caption(note)
+    return result
+
+
+def cached_on_disk(
+    name: str, key_parts: dict[str, Any], workspace: Workspace, make: Callable[[], Any]
+) -> Any:
+    """``make()``'s result, kept in the workspace's on-disk result cache under ``name`` and the
+    hash of ``key_parts`` (for a page's analysis that depends on widget choices beyond a view's
+    options, e.g. the splits a comparison covers)."""
+    cache = result_cache(workspace)
+    key = hash_key({"name": name, **key_parts})
+    found, result = cache.load(name, key)
+    if not found:
+        result = make()
+        cache.store(name, key, result)
     return result
 
 

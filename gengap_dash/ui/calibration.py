@@ -40,7 +40,7 @@ from gengap_dash.plots.calibration import MIN_RELIABLE_BIN, reliability_diagram
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.binning import DEFAULT_N_BINS
 from gengap_dash.stats.bootstrap import Estimate
-from gengap_dash.ui.analysis import view_result
+from gengap_dash.ui.analysis import cached_on_disk, view_result
 from gengap_dash.ui.layout import _escape_markdown, verdict_list
 from gengap_dash.views.calibration import (
     CalibrationOptions,
@@ -319,7 +319,7 @@ def _curves(workspace: Workspace, fingerprint: str) -> dict[str, RiskCoverage]:
     return _view(workspace, DEFAULT_N_BINS, "uniform").curves
 
 
-@st.cache_data(
+@st.cache_resource(
     show_spinner="Fitting the temperature and applying it to every split...", max_entries=32
 )
 def _comparison(
@@ -330,14 +330,16 @@ def _comparison(
     strategy: str,
     method: str,
 ) -> TemperatureComparison:
-    return project_temperature_comparison(
+    """The comparison for the chosen splits, kept in the on-disk result cache (keyed by the
+    data's content keys and these options) so a restarted server does not refit it."""
+    settings = {"n_bins": n_bins, "strategy": strategy, "n_resamples": N_RESAMPLES, "seed": SEED}
+    return cached_on_disk(
+        "calibration-temperature",
+        {"data": fingerprint, "splits": list(splits), "method": method, **settings},
         _workspace,
-        splits=splits,
-        recalibration=method,
-        n_bins=n_bins,
-        strategy=strategy,
-        n_resamples=N_RESAMPLES,
-        seed=SEED,
+        lambda: project_temperature_comparison(
+            _workspace, splits=splits, recalibration=method, **settings
+        ),
     )
 
 
