@@ -5,19 +5,15 @@ from __future__ import annotations
 import streamlit as st
 
 from gengap_dash.analysis.scorecard import (
-    SHIFT_ROLES,
     gap_chart_takeaway,
     headline,
     metric_takeaway,
     scorecard_findings,
 )
 from gengap_dash.findings import render
-from gengap_dash.findings.words import join_names
 from gengap_dash.metrics.classification import SCORECARD_METRICS
 from gengap_dash.plots.scorecard import (  # the table and the cards
     GAP_COLUMN,
-    accuracy_delta_color,
-    accuracy_delta_text,
     gap_figure,
     metric_by_split_figure,
     scorecard_table,
@@ -26,6 +22,7 @@ from gengap_dash.plots.style import split_colors
 from gengap_dash.ui.analysis import said, scorecard_for
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box, verdict_list
 from gengap_dash.ui.navigation import ensure_app_navigation
+from gengap_dash.ui.scorecard import accuracy_cards, how_to_read
 from gengap_dash.ui.workspace import current_workspace
 
 ensure_app_navigation(__file__)
@@ -46,21 +43,7 @@ top = headline(scorecard)
 verdict_box(render(top), top.severity, kind="uncertain" if top.severity == "info" else "")
 verdict_list(said(scorecard_findings(scorecard)))
 
-cards_per_row = 4
-for start in range(0, len(scorecard.splits), cards_per_row):
-    row = st.columns(cards_per_row)
-    for column, split in zip(row, scorecard.splits[start : start + cards_per_row], strict=False):
-        column.metric(
-            split.name,
-            f"{100 * split.metrics['accuracy'].value:.1f}%",
-            accuracy_delta_text(scorecard, split.name),
-            delta_color=accuracy_delta_color(scorecard, split.name),
-            delta_arrow="off",
-            help=f"Accuracy on {split.name} (role: {split.role}, n = {split.n:,}), and how much "
-            "worse it is than the split its verdict compares it with; the colour is the "
-            "verdict's (red critical, orange warning, gray too noisy to call, green fine).",
-            border=True,
-        )
+accuracy_cards(scorecard)
 
 labels = {definition.label: definition.name for definition in SCORECARD_METRICS}
 chosen = st.segmented_control(
@@ -120,15 +103,4 @@ st.caption(
     f"{scorecard.seed}). Gaps are in accuracy points, positive = worse than the reference named "
     "in each cell. Definitions and verdict thresholds: docs/scorecard.md."
 )
-shifted = [split.name for split in scorecard.splits if split.role in SHIFT_ROLES]
-with st.expander("How to read this page"):
-    for item in SCORECARD_METRICS:
-        st.markdown(f"- **{item.label}**: {item.description}")
-    examples = f" (here: {join_names(shifted)})" if shifted else ""
-    st.markdown(
-        "- **Overfitting** means the model does much better on its training data than on "
-        "held-out validation data. **Shift** means held-out data that differs from the "
-        f"training distribution{examples} scores lower than "
-        f"{scorecard.shift_reference or 'the test set'}, which comes from the training "
-        "distribution."
-    )
+how_to_read(scorecard)
