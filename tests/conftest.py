@@ -112,6 +112,17 @@ def make_image_project(root: Path, *, n: int = 8, size: int = 8) -> Path:
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data" / "digits"
 
 
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory):
+    """The sample project opened once per session with every split's outputs loaded (read-only:
+    tests must not change it)."""
+    from gengap_dash.workspace import Workspace
+
+    workspace = Workspace.from_file(SAMPLE_DIR, cache_dir=tmp_path_factory.mktemp("sample-cache"))
+    workspace.compute()
+    return workspace
+
+
 @pytest.fixture(autouse=True)
 def served_projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The dashboard serves only the folders its operator names (issue 14): in tests, the sample

@@ -37,14 +37,6 @@ from gengap_dash.views.registry import compute, get_view
 from gengap_dash.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "sample_data" / "digits" / "project.yaml"
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    workspace = Workspace.from_file(SAMPLE, cache_dir=tmp_path_factory.mktemp("cache"))
-    workspace.compute()
-    return workspace
 
 
 @pytest.fixture(scope="module")

@@ -53,18 +53,19 @@ def split_calibration_reports(
     seed: int = 0,
 ) -> dict[str, CalibrationSummary]:
     """Every calibration metric of every split, with intervals (from the logits: NLL is exact)."""
-    return {
-        split: calibration_report(
+    return _per_split(
+        workspace,
+        lambda split, stream: calibration_report(
             workspace.labels(split),
             workspace.logits(split),
             outputs_are="logits",
             n_bins=n_bins,
             strategy=strategy,
             n_resamples=n_resamples,
-            seed=split_stream(seed, position),
-        )
-        for position, split in enumerate(workspace.split_names)
-    }
+            seed=stream,
+        ),
+        seed=seed,
+    )
 
 
 def split_cohort_calibration(
@@ -77,8 +78,9 @@ def split_cohort_calibration(
     seed: int = 0,
 ) -> dict[str, CohortCalibration]:
     """Calibration per cohort of the metadata ``column``, for every split."""
-    return {
-        split: calibration_by_cohort(
+    return _per_split(
+        workspace,
+        lambda split, stream: calibration_by_cohort(
             workspace.labels(split),
             workspace.logits(split),
             workspace.split_predictions(split)[column],
@@ -86,8 +88,17 @@ def split_cohort_calibration(
             n_bins=n_bins,
             strategy=strategy,
             n_resamples=n_resamples,
-            seed=split_stream(seed, position),
-        )
+            seed=stream,
+        ),
+        seed=seed,
+    )
+
+
+def _per_split(workspace: Workspace, analyse, *, seed: int) -> dict:
+    """``analyse(split, stream)`` for every split in project order, each split drawing from its
+    own bootstrap stream ``split_stream(seed, position)`` (the scorecard's)."""
+    return {
+        split: analyse(split, split_stream(seed, position))
         for position, split in enumerate(workspace.split_names)
     }
 
