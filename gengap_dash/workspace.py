@@ -22,6 +22,7 @@ from gengap_dash.data.predictions import (
     read_brought_predictions,
 )
 from gengap_dash.data.tables import (
+    UNLABELLED,
     FeatureSelection,
     check_split_columns,
     check_unique_ids,
@@ -49,6 +50,7 @@ class _SplitState:
     logits: np.ndarray
     embeddings: np.ndarray | None
     frame: pd.DataFrame
+    n_labelled: int
 
 
 class Workspace:
@@ -66,6 +68,7 @@ class Workspace:
         self._model: nn.Module | None = None
         self._brought: dict[str, pd.DataFrame] | None = None
         self._brought_probs: dict[str, np.ndarray] = {}
+        self._brought_embeddings: dict[str, np.ndarray | None] = {}
         self._keys: dict[str, str] = {}
         self._features: FeatureSelection | None = None
         self._width: int | None = None
@@ -196,7 +199,55 @@ class Workspace:
         return self._state(split).frame[probability_columns(self.n_classes)].to_numpy(np.float64)
 
     def labels(self, split: str) -> np.ndarray:
-        return self._state(split).frame["label"].to_numpy(np.int64)
+        """``(n,)`` int64 class indices of a labelled split.
+
+        Raises:
+            ProjectError: the split is not labelled on every row (see :meth:`is_labelled`);
+                views ask :meth:`is_labelled` first and show what needs no labels.
+        """
+        state = self._state(split)
+        if state.n_labelled < len(state.frame):
+            raise ProjectError(self.label_note(split) + " Ask is_labelled(split) first.")
+        return state.frame["label"].to_numpy(np.int64)
+
+    def is_labelled(self, split: str) -> bool:
+        """Whether every row of ``split`` has a label.
+
+        Splits of role ``shifted`` or ``deployment`` may come without labels, or with some;
+        label-needing views (accuracy, calibration, error slices) use labelled splits only and
+        say so (:meth:`label_note`). The hub table marks a missing label as ``-1`` (its
+        ``loss`` is NaN and ``correct`` False).
+        """
+        state = self._state(split)
+        return state.n_labelled == len(state.frame)
+
+    def labelled_count(self, split: str) -> int:
+        """How many rows of ``split`` carry a label."""
+        return self._state(split).n_labelled
+
+    @property
+    def labelled_splits(self) -> list[str]:
+        """Splits labelled on every row, in project order."""
+        return [name for name in self.split_names if self.is_labelled(name)]
+
+    @property
+    def unlabelled_splits(self) -> list[str]:
+        """Splits with no label, or labels on some rows only, in project order."""
+        return [name for name in self.split_names if not self.is_labelled(name)]
+
+    def label_note(self, split: str) -> str:
+        """One sentence on a split's missing labels (empty for a labelled split)."""
+        state = self._state(split)
+        n = len(state.frame)
+        if state.n_labelled == n:
+            return ""
+        if state.n_labelled == 0:
+            return f"Split {split!r} has no labels."
+        return (
+            f"Split {split!r} has labels on {state.n_labelled:,} of {n:,} rows only; views "
+            "that need labels leave it out (put the labelled rows in a split of their own to "
+            "measure them)."
+        )
 
     def embeddings(self, split: str) -> np.ndarray | None:
         """``(n, d)`` embeddings, or None (see :attr:`embedding_note` for why)."""
@@ -227,7 +278,7 @@ class Workspace:
             table_path = spec_split.path
             if table_path is None:  # pragma: no cover - the spec guarantees a path with a model
                 raise ProjectError(f"splits.{split}.path is missing.")
-            side = self._side_columns(table_path)
+            side = self._side_columns(table_path, split)
             sample_ids = self._sample_ids(side, split, table_path)
             key = self.cache_key(split)
             arrays = self._load_checked(key, split, table_path, n_rows=len(side))
@@ -239,7 +290,7 @@ class Workspace:
             else:
                 self.embedding_note = self.cache.info(key).get("embedding_note", "")
             logits = arrays["logits"]
-            labels = self._labels(side, logits.shape[1], table_path)
+            labels = self._labels(side, logits.shape[1], table_path, split)
             outputs = SplitOutputs.from_logits(logits, labels)
             frame = build_hub_frame(
                 split,
@@ -248,7 +299,9 @@ class Workspace:
                 sample_ids=sample_ids,
                 extra=self._extra_columns(side, table_path),
             )
-            state = _SplitState(logits, arrays.get("embeddings"), frame)
+            state = _SplitState(
+                logits, arrays.get("embeddings"), frame, int((labels != UNLABELLED).sum())
+            )
         self._states[split] = state
         return state
 
@@ -342,7 +395,7 @@ class Workspace:
         )
         width = int(outputs.logits.shape[1])
         self._check_width(width)
-        self._labels(side, width, table_path)  # validate before anything is cached
+        self._labels(side, width, table_path, split)  # validate before anything is cached
         arrays = {"logits": outputs.logits}
         if outputs.embeddings is not None:
             arrays["embeddings"] = outputs.embeddings
@@ -361,9 +414,11 @@ class Workspace:
         )
         return arrays
 
-    def _side_columns(self, table_path: Path) -> pd.DataFrame:
+    def _side_columns(self, table_path: Path, split: str) -> pd.DataFrame:
         available = table_columns(table_path)
         wanted = [self.spec.label, *self.spec.metadata]
+        if self.spec.label not in available and self.spec.split(split).may_be_unlabelled:
+            wanted.remove(self.spec.label)  # an unlabelled split: no label column at all
         if self.spec.id_column:
             wanted.append(self.spec.id_column)
         if self.spec.time_column:
@@ -376,10 +431,15 @@ class Workspace:
                 )
         return read_table(table_path, columns=list(dict.fromkeys(wanted)))
 
-    def _labels(self, side: pd.DataFrame, n_classes: int, table_path: Path) -> np.ndarray:
-        return labels_to_indices(
+    def _labels(
+        self, side: pd.DataFrame, n_classes: int, table_path: Path, split: str
+    ) -> np.ndarray:
+        if self.spec.label not in side:
+            return np.full(len(side), UNLABELLED, dtype=np.int64)
+        return _split_labels(
             side[self.spec.label],
-            classes=self.spec.classes,
+            spec=self.spec,
+            split=split,
             n_classes=n_classes,
             where=f"Table {table_path.name}, column {self.spec.label!r}",
         )
@@ -414,25 +474,32 @@ class Workspace:
                 n_classes=len(self.spec.classes) if self.spec.classes else None,
                 classes=self.spec.classes,
             )
-            # the probabilities leave ``attrs`` (pandas deep-copies attrs on every operation)
+            # the arrays leave ``attrs`` (pandas deep-copies attrs on every operation)
             self._brought_probs = {
                 name: part.attrs.pop("probs") for name, part in self._brought.items()
             }
-            self.embedding_note = (
-                "This project brings its own predictions, which carry no embeddings: the "
-                "feature-space views need a model."
-            )
+            self._brought_embeddings = {
+                name: part.attrs.pop("embeddings", None) for name, part in self._brought.items()
+            }
+            if all(value is None for value in self._brought_embeddings.values()):
+                self.embedding_note = (
+                    "This project brings its own predictions without embeddings: the "
+                    "feature-space views need a model, or an `embedding` list column (or "
+                    "embedding_0 .. embedding_<d-1> columns) in the predictions file."
+                )
         part = self._brought[split]
         probs = self._brought_probs[split]
+        embeddings = self._brought_embeddings.get(split)
         file_name = self.spec.predictions.name if self.spec.predictions else ""
         if len(part) == 0:
             raise ProjectError(f"Predictions file {file_name}: split {split!r} has no rows.")
         check_unique_ids(part["sample_id"], where=f"Predictions file {file_name}, split {split!r}")
-        labels = labels_to_indices(
+        labels = _split_labels(
             part["label"],
-            classes=self.spec.classes,
+            spec=self.spec,
+            split=split,
             n_classes=probs.shape[1],
-            where=f"Predictions file, split {split!r}",
+            where=f"Predictions file {file_name}, split {split!r}",
         )
         outputs = SplitOutputs.from_probs(probs, labels)
         keep = [
@@ -453,7 +520,7 @@ class Workspace:
             extra=extra,
         )
         logits = np.log(np.clip(probs, 1e-15, None)).astype(np.float32)
-        return _SplitState(logits, None, frame)
+        return _SplitState(logits, embeddings, frame, int((labels != UNLABELLED).sum()))
 
     def _default_features(self) -> FeatureSelection | None:
         """The project's default feature list, resolved once (None with explicit features)."""
@@ -463,6 +530,30 @@ class Workspace:
         if self._features is None:
             self._features = resolve_default_features(self.spec)
         return self._features
+
+
+def _split_labels(
+    values: pd.Series, *, spec: ProjectSpec, split: str, n_classes: int, where: str
+) -> np.ndarray:
+    """Class indices of a split's labels, ``-1`` where missing (shifted and deployment splits).
+
+    Raises:
+        ProjectError: a missing label in a train, validation or test split (naming the row), or
+            a label that is not a class.
+    """
+    split_spec = spec.split(split)
+    labels = labels_to_indices(
+        values, classes=spec.classes, n_classes=n_classes, where=where, allow_missing=True
+    )
+    missing = labels == UNLABELLED
+    if missing.any() and not split_spec.may_be_unlabelled:
+        row = int(np.flatnonzero(missing)[0])
+        raise ProjectError(
+            f"{where}: label is missing in row {row} ({int(missing.sum()):,} rows in all); split "
+            f"{split!r} has role {split_spec.role}, which needs a label on every row (only "
+            "shifted and deployment splits may be unlabelled)."
+        )
+    return labels
 
 
 def _column_role(spec: ProjectSpec, column: str) -> str:

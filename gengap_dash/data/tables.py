@@ -67,27 +67,62 @@ def table_columns(path: Path) -> list[str]:
         raise ProjectError(f"Table {path.name} could not be read: {_first_line(error)}") from None
 
 
+UNLABELLED = -1
+"""The class index that marks a row without a label (unlabelled splits, see
+``docs/project-file.md``)."""
+
+
 def labels_to_indices(
-    values: pd.Series, *, classes: Sequence[str] | None, n_classes: int, where: str
+    values: pd.Series,
+    *,
+    classes: Sequence[str] | None,
+    n_classes: int,
+    where: str,
+    allow_missing: bool = False,
 ) -> np.ndarray:
     """Turn a label column into class indices in ``[0, n_classes)``.
 
-    Integer labels are taken as indices; text labels are looked up in ``classes``.
+    Integer labels are taken as indices; text labels are looked up in ``classes``. With
+    ``allow_missing`` (splits of role ``shifted`` or ``deployment``), a missing label (null,
+    NaN or empty text) becomes :data:`UNLABELLED` (``-1``); otherwise it is refused.
+
+    Returns:
+        ``(n,)`` int64 class indices (``-1`` for missing labels).
 
     Raises:
-        ProjectError: a missing label, an unknown class name or an index out of range, with the
-            row that has it.
+        ProjectError: a missing label (without ``allow_missing``), an unknown class name or an
+            index out of range, with the row that has it.
     """
-    if values.isna().any():
-        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+    missing = _missing_labels(values)
+    if missing.any() and not allow_missing:
+        row = int(np.flatnonzero(missing)[0])
         raise ProjectError(f"{where}: label is missing in row {row}.")
+    indices = np.full(len(values), UNLABELLED, dtype=np.int64)
+    rows = np.flatnonzero(~missing)  # the table rows that carry a label
+    if len(rows):
+        present = values if len(rows) == len(values) else values.iloc[rows].infer_objects()
+        indices[rows] = _class_indices(
+            present, rows, classes=classes, n_classes=n_classes, where=where
+        )
+    return indices
+
+
+def _class_indices(
+    values: pd.Series,
+    rows: np.ndarray,
+    *,
+    classes: Sequence[str] | None,
+    n_classes: int,
+    where: str,
+) -> np.ndarray:
+    """Class indices of present labels; ``rows`` are their row numbers in the table."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.to_numpy(dtype=np.float64)
         if not np.all(numbers == np.round(numbers)):
-            row = int(np.flatnonzero(numbers != np.round(numbers))[0])
+            at = int(np.flatnonzero(numbers != np.round(numbers))[0])
             raise ProjectError(
-                f"{where}: label {float(numbers[row])!r} in row {row} is not a whole number; "
-                f"expected a class index 0..{n_classes - 1}."
+                f"{where}: label {float(numbers[at])!r} in row {rows[at]} is not a whole "
+                f"number; expected a class index 0..{n_classes - 1}."
             )
         indices = numbers.astype(np.int64)
     else:
@@ -100,20 +135,29 @@ def labels_to_indices(
         lookup = {name: index for index, name in enumerate(classes)}
         unknown = ~text.isin(list(lookup))
         if unknown.any():
-            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            at = int(np.flatnonzero(unknown.to_numpy())[0])
             raise ProjectError(
-                f"{where}: label {text.iloc[row]!r} in row {row} is not one of the classes "
+                f"{where}: label {text.iloc[at]!r} in row {rows[at]} is not one of the classes "
                 f"{list(classes)}."
             )
         indices = text.map(lookup).to_numpy(dtype=np.int64)
     bad = (indices < 0) | (indices >= n_classes)
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+        at = int(np.flatnonzero(bad)[0])
         raise ProjectError(
-            f"{where}: label {indices[row]} in row {row} is outside the class range "
+            f"{where}: label {indices[at]} in row {rows[at]} is outside the class range "
             f"0..{n_classes - 1}."
         )
     return indices
+
+
+def _missing_labels(values: pd.Series) -> np.ndarray:
+    """``(n,)`` bool: null/NaN labels, and labels that are empty or blank text."""
+    missing = values.isna().to_numpy()
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        text = values.astype("string").str.strip()
+        missing = missing | (text == "").fillna(True).to_numpy(dtype=bool)
+    return missing
 
 
 def missing_column_message(

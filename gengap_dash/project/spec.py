@@ -19,6 +19,9 @@ from gengap_dash.project.yaml_loading import parse_yaml, quote, read_project_tex
 
 SplitRole = Literal["train", "validation", "test", "shifted", "deployment"]
 SPLIT_ROLES: tuple[str, ...] = ("train", "validation", "test", "shifted", "deployment")
+UNLABELLED_ROLES: tuple[str, ...] = ("shifted", "deployment")
+"""Roles whose splits may come without labels (no label column, or empty labels): field data
+usually arrives unlabelled. Train, validation and test splits must be labelled on every row."""
 InputKind = Literal["image", "tabular"]
 Precision = Literal["float32", "bfloat16", "float16"]
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -85,6 +88,11 @@ class SplitSpec:
     name: str
     role: SplitRole
     path: Path | None
+
+    @property
+    def may_be_unlabelled(self) -> bool:
+        """Whether the split may lack labels (roles in :data:`UNLABELLED_ROLES`)."""
+        return self.role in UNLABELLED_ROLES
 
 
 @dataclass(frozen=True)

@@ -104,12 +104,14 @@ def color_values(workspace: Workspace, ood, choice: str) -> tuple[np.ndarray | N
         return ood.samples[choice.removeprefix("score: ")].to_numpy(), "continuous"
     table = workspace.predictions()
     names = np.asarray(workspace.class_names)
-    if choice == "label":
-        return names[table["label"].to_numpy()], "category"
+    labels = table["label"].to_numpy()
+    if choice == "label":  # -1: a row without a label (unlabelled splits)
+        return np.where(labels >= 0, names[np.maximum(labels, 0)], "no label"), "category"
     if choice == "predicted class":
         return names[table["pred"].to_numpy()], "category"
     if choice == "correct":
-        return np.where(table["correct"].to_numpy(bool), "correct", "wrong"), "category"
+        correct = np.where(table["correct"].to_numpy(bool), "correct", "wrong")
+        return np.where(labels >= 0, correct, "no label"), "category"
     values = table[choice]
     if pd.api.types.is_numeric_dtype(values) and values.nunique() > 12:
         return values.to_numpy(np.float64), "continuous"
@@ -171,7 +173,10 @@ def show_selection(workspace: Workspace, selected: pd.DataFrame) -> None:
         )
     names = np.asarray(workspace.class_names)
     rows = selected.head(SELECTION_ROWS).assign(
-        label=lambda f: names[f["label"].to_numpy()], pred=lambda f: names[f["pred"].to_numpy()]
+        label=lambda f: np.where(
+            f["label"].to_numpy() >= 0, names[np.maximum(f["label"].to_numpy(), 0)], "no label"
+        ),
+        pred=lambda f: names[f["pred"].to_numpy()],
     )
     st.dataframe(
         rows[["split", "sample_id", "label", "pred", "confidence", *workspace.spec.metadata]],

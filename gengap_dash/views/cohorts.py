@@ -5,6 +5,7 @@ split's change, fairness across cohorts, confusions and the metric over time."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from gengap_dash.analysis.cohorts.table import (
 from gengap_dash.findings.model import Finding
 from gengap_dash.project.defaults import DEFAULT_RESAMPLES, DEFAULT_SEED
 from gengap_dash.project.errors import ProjectError
+from gengap_dash.views._unlabelled import unlabelled_of
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import figure_block, findings_block, paragraph, table_block
 
@@ -45,6 +47,20 @@ class CohortsOptions:
 def hub_frames(workspace) -> dict[str, pd.DataFrame]:
     """Every split's hub rows, in project order."""
     return {split: workspace.split_predictions(split) for split in workspace.split_names}
+
+
+def labelled_frames(workspace, *, reference: str | None = None) -> dict[str, pd.DataFrame]:
+    """The hub rows of every split labelled on every row, in project order.
+
+    Raises:
+        ProjectError: ``reference`` names a split without labels.
+    """
+    if reference and reference in workspace.split_names and not workspace.is_labelled(reference):
+        raise ProjectError(
+            f"Reference split {reference!r} has no labels (on every row); choose one of the "
+            f"labelled splits: {', '.join(workspace.labelled_splits)}."
+        )
+    return {split: workspace.split_predictions(split) for split in workspace.labelled_splits}
 
 
 def eligible_columns(workspace, frames: dict[str, pd.DataFrame]) -> list[str]:
@@ -115,16 +131,16 @@ class CohortsView(View):
     )
     page = "pages/cohorts.py"
     order = 30
-    version = 2
+    version = 3
     Options = CohortsOptions
 
     def compute(self, workspace, options: CohortsOptions) -> CohortsResult:
         check_options(options)
-        frames = hub_frames(workspace)
+        frames = labelled_frames(workspace, reference=options.reference)
         columns, automatic = chosen_columns(workspace, frames, options)
-        return analyse_cohorts(
+        result = analyse_cohorts(
             frames,
-            roles=workspace.split_roles,
+            roles={split: workspace.split_roles[split] for split in frames},
             classes=workspace.class_names,
             columns=columns,
             known=list(workspace.spec.metadata),
@@ -139,6 +155,7 @@ class CohortsView(View):
             chosen_automatically=automatic,
             with_decomposition=options.decompose,
         )
+        return dataclasses.replace(result, unlabelled=unlabelled_of(workspace))
 
     def findings(self, result: CohortsResult) -> list[Finding]:
         from gengap_dash.analysis.cohorts.findings import cohort_findings

@@ -178,6 +178,11 @@ def training_mean(workspace) -> Any:
 def _targets(workspace, split: str, rows: Sequence[int], target: str) -> np.ndarray:
     frame = workspace.split_predictions(split)
     column = "pred" if target == "predicted" else "label"
+    if column == "label" and not workspace.is_labelled(split):
+        raise ProjectError(
+            f"Split {split!r} has no labels (on every row), so its maps cannot explain the "
+            "label; explain the predicted class instead (--target predicted)."
+        )
     return frame[column].to_numpy(np.int64)[np.asarray(rows, dtype=np.int64)]
 
 
@@ -595,7 +600,8 @@ def compute_shift(
             rows = chosen[split]
             maps = maker.maps(split, rows, method)
             tick(f"{name} on {split}")
-            labels = workspace.split_predictions(split)["label"].to_numpy(np.int64)[rows]
+            by = "label" if workspace.is_labelled(split) else "pred"  # unlabelled: predicted
+            labels = workspace.split_predictions(split)[by].to_numpy(np.int64)[rows]
             class_maps[f"{split}|{method}"] = class_average_maps(maps, labels, n_classes)
             if split in partners:
                 clean = maker.maps(reference, partners[split], method)

@@ -4,6 +4,7 @@ splits, and whether the gap is overfitting, underfitting or distribution shift."
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from gengap_dash.analysis.scorecard import Scorecard, SplitData, compute_scoreca
 from gengap_dash.findings.model import Finding
 from gengap_dash.project.defaults import DEFAULT_RESAMPLES, DEFAULT_SEED
 from gengap_dash.project.errors import ProjectError
+from gengap_dash.views._unlabelled import unlabelled_of
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import figure_block, findings_block, table_block
 
@@ -26,9 +28,9 @@ class ScorecardOptions:
 
 
 def split_data(workspace) -> list[SplitData]:
-    """Per-split arrays of the workspace, in project order."""
+    """Per-split arrays of the workspace's labelled splits, in project order."""
     data = []
-    for name in workspace.split_names:
+    for name in workspace.labelled_splits:
         probs = workspace.probs(name)
         data.append(
             SplitData(
@@ -55,6 +57,9 @@ def scorecard_text(payload: dict[str, Any]) -> str:
             f"{100 * row['macro_f1']:>7.1f}%  {row['nll']:>7.3f}  {100 * row['ece']:>6.1f}%  "
             f"{row['brier']:>7.3f}"
         )
+    for name, row in payload.get("unlabelled", {}).items():
+        state = "no labels" if not row["labelled"] else f"labels on {row['labelled']} rows only"
+        lines.append(f"{name:<16}{row['role']:<12}{row['n']:>7}  ({state})")
     return "\n".join(lines)
 
 
@@ -68,12 +73,14 @@ class ScorecardView(View):
     )
     page = "pages/overview.py"
     order = 0
+    version = 2
     Options = ScorecardOptions
 
     def compute(self, workspace, options: ScorecardOptions) -> Scorecard:
-        return compute_scorecard(
+        result = compute_scorecard(
             split_data(workspace), n_resamples=options.n_resamples, seed=options.seed
         )
+        return dataclasses.replace(result, unlabelled=unlabelled_of(workspace))
 
     def findings(self, result: Scorecard) -> list[Finding]:
         from gengap_dash.analysis.scorecard.findings import scorecard_findings

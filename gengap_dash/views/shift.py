@@ -45,7 +45,7 @@ def split_arrays(workspace, *, with_embeddings: bool = True) -> list[SplitArrays
                 role=workspace.split_roles[name],
                 probs=workspace.probs(name),
                 logits=np.asarray(workspace.logits(name), dtype=np.float64),
-                labels=workspace.labels(name),
+                labels=workspace.labels(name) if workspace.is_labelled(name) else None,
                 embeddings=workspace.embeddings(name) if with_embeddings else None,
                 sample_ids=frame["sample_id"].astype(str).to_numpy(),
                 times=frame[time_column].to_numpy()

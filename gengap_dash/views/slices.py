@@ -23,9 +23,11 @@ from gengap_dash.analysis.cohorts.slices import (
     find_slices,
 )
 from gengap_dash.findings.model import Finding
+from gengap_dash.findings.unlabelled import UnlabelledSplit, unlabelled_findings
 from gengap_dash.project.defaults import DEFAULT_RESAMPLES, DEFAULT_SEED
 from gengap_dash.project.errors import ProjectError
-from gengap_dash.views.cohorts import hub_frames
+from gengap_dash.views._unlabelled import unlabelled_of
+from gengap_dash.views.cohorts import labelled_frames
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import findings_block, paragraph, table_block
 
@@ -69,6 +71,7 @@ class SlicesResult:
     search: SliceSearch
     clusters: Clusters | None
     clusters_note: str
+    unlabelled: tuple[UnlabelledSplit, ...] = ()
 
 
 def default_split(roles: dict[str, str], frames) -> str:
@@ -98,17 +101,24 @@ class SlicesView(View):
     question = "Which combinations of metadata values does the model fail on most?"
     page = "pages/cohorts.py"
     order = 31
-    version = 2
+    version = 3
     Options = SlicesOptions
 
     def compute(self, workspace, options: SlicesOptions) -> SlicesResult:
-        frames = hub_frames(workspace)
-        roles = workspace.split_roles
-        split = options.split or default_split(roles, frames)
-        if split not in frames:
+        if options.split and options.split not in workspace.split_names:
             raise ProjectError(
-                f"Split {split!r} does not exist; the splits are {', '.join(frames)}."
+                f"Split {options.split!r} does not exist; the splits are "
+                f"{', '.join(workspace.split_names)}."
             )
+        if options.split and not workspace.is_labelled(options.split):
+            raise ProjectError(
+                f"Split {options.split!r} has no labels (on every row), and the slice search "
+                f"ranks errors; choose a labelled split: {', '.join(workspace.labelled_splits)}."
+            )
+        frames = labelled_frames(workspace)
+        roles = {s: workspace.split_roles[s] for s in frames}
+        split = options.split or default_split(roles, frames)
+        unlabelled = unlabelled_of(workspace)
         codings, skipped = slice_codings(frames, workspace.spec.metadata, n_bins=options.n_bins)
         positions = {s: i for i, s in enumerate(frames)}
         search = find_slices(
@@ -131,17 +141,19 @@ class SlicesView(View):
             note = getattr(workspace, "embedding_note", None) or (
                 "The project has no embeddings, so there are no embedding clusters."
             )
-            return SlicesResult(search, None, note)
+            return SlicesResult(search, None, note, unlabelled)
         clusters = embedding_clusters(
             embeddings, frames, codings, classes=workspace.class_names, split=split,
             n_clusters=options.n_clusters, seed=options.seed,
         )  # fmt: skip
-        return SlicesResult(search, clusters, "")
+        return SlicesResult(search, clusters, "", unlabelled)
 
     def findings(self, result: SlicesResult) -> list[Finding]:
         from gengap_dash.analysis.cohorts.findings import slice_findings
 
-        return slice_findings(result.search, result.clusters)
+        return slice_findings(result.search, result.clusters) + unlabelled_findings(
+            result.unlabelled, view="slices", needs=("the weak-slice search",)
+        )
 
     def to_json(self, result: SlicesResult) -> dict[str, Any]:
         from gengap_dash.findings.slices import slices_json

@@ -22,6 +22,7 @@ from gengap_dash.analysis.cohorts.slices import SliceSearch
 from gengap_dash.analysis.cohorts.table import CohortTable
 from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import register_template_module
+from gengap_dash.findings.unlabelled import unlabelled_findings
 
 register_template_module("gengap_dash.findings.cohorts")
 register_template_module("gengap_dash.findings.slices")
@@ -304,6 +305,13 @@ def cohort_findings(result: CohortsResult) -> list[Finding]:
     confusion = confusion_finding(result)
     if confusion is not None:
         found.append(confusion)
+    found.extend(
+        unlabelled_findings(
+            result.unlabelled,
+            view="cohorts",
+            needs=("cohort accuracy", "its decomposition", "confusions", "the metric over time"),
+        )
+    )
     return found
 
 

@@ -30,6 +30,7 @@ from gengap_dash.analysis.scorecard.gaps import GAP_THRESHOLDS, GapAssessment, _
 from gengap_dash.analysis.scorecard.scores import GapReference, Scorecard, SplitScores
 from gengap_dash.findings.model import SEVERITY_RANK, Finding, Severity
 from gengap_dash.findings.render import register_template_module
+from gengap_dash.findings.unlabelled import unlabelled_findings
 from gengap_dash.metrics.classification import get_metric
 from gengap_dash.stats.bootstrap import Estimate
 
@@ -81,6 +82,13 @@ def scorecard_findings(scorecard: Scorecard) -> list[Finding]:
         for split in scorecard.splits:
             if split.role in SHIFT_ROLES and split.name in scorecard.vs_shift_reference:
                 findings.append(shift_finding(scorecard, split))
+    findings.extend(
+        unlabelled_findings(
+            scorecard.unlabelled,
+            view="scorecard",
+            needs=("accuracy and its gap", "NLL", "ECE", "Brier score"),
+        )
+    )
     return findings
 
 

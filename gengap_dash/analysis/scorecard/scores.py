@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from gengap_dash.analysis.scorecard.gaps import GapScores
+from gengap_dash.findings.unlabelled import UnlabelledSplit
 from gengap_dash.metrics.classification import (
     SCORECARD_METRICS,
     get_metric,
@@ -91,6 +92,7 @@ class Scorecard:
         n_resamples: bootstrap replicates per split.
         confidence: interval level, e.g. 0.95.
         seed: the seed the replicates were drawn with.
+        unlabelled: the splits left out because they are not labelled on every row.
     """
 
     splits: tuple[SplitScores, ...]
@@ -103,6 +105,7 @@ class Scorecard:
     n_resamples: int
     confidence: float
     seed: int
+    unlabelled: tuple[UnlabelledSplit, ...] = ()
 
     @property
     def split_names(self) -> tuple[str, ...]:
@@ -244,7 +247,11 @@ class Scorecard:
             }
             for key, mapping in (("vs_train", self.vs_train), ("vs_validation", self.vs_validation))
         }
-        return {"splits": splits, "gaps": gaps}
+        unlabelled = {
+            split.name: {"role": split.role, "n": split.rows, "labelled": split.labelled}
+            for split in self.unlabelled
+        }
+        return {"splits": splits, "gaps": gaps, "unlabelled": unlabelled}
 
 
 # Computing the scorecard
