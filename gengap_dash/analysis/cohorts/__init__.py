@@ -31,6 +31,7 @@ from gengap_dash.analysis.cohorts.table import (
     compared_splits,
     default_reference,
 )
+from gengap_dash.findings.unlabelled import UnlabelledSplit
 from gengap_dash.project.errors import ProjectError
 
 __all__ = [
@@ -60,6 +61,7 @@ class CohortsResult:
         classes: the class names.
         chosen_automatically: the column was picked as the one whose cohorts differ most.
         notes: plain notes (no time column, ...).
+        unlabelled: splits left out because they are not labelled on every row.
     """
 
     table: CohortTable
@@ -70,6 +72,7 @@ class CohortsResult:
     classes: tuple[str, ...]
     chosen_automatically: bool
     notes: tuple[str, ...]
+    unlabelled: tuple[UnlabelledSplit, ...] = ()
 
 
 def cohort_codings(
