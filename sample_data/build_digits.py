@@ -70,6 +70,15 @@ FIELD_START = pd.Timestamp("2026-01-05")
 FIELD_DAYS = 84  # 12 weeks
 FIELD_SIZE = 960
 
+# Planted label noise and leakage (recorded in README.md, "Ground truth"): the model was trained
+# on the clean labels; the published train and test tables carry annotation errors, and the test
+# table gains near-copies of training images.
+FLIP_SHARE = 0.03
+FLIP_SPLITS = ("train", "test")
+N_TWINS = 36
+N_EXACT_TWINS = 6  # the first six twins are exact copies of the training pixels
+TWIN_NOISE = 3.0  # std of the Gaussian pixel noise of the other twins (0..255 scale)
+
 # Shifted splits: split name -> the `shift` label it carries.
 SHIFTED_SPLITS = {
     "rotated": "rotation",
@@ -221,6 +230,10 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     schema = _SCHEMA  # shifted splits add `source_id`: the clean test sample each was made from
     if "source_id" in frame:
         schema = schema.insert(1, pa.field("source_id", pa.string()))
+    if "planted_flip" in frame:  # the planted truth (not metadata: project.yaml leaves it out)
+        schema = schema.append(pa.field("planted_flip", pa.bool_()))
+    if "twin_of" in frame:
+        schema = schema.append(pa.field("twin_of", pa.string()))
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     pq.write_table(table, path)
 
@@ -290,6 +303,46 @@ def make_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
 
     tables["field"] = _field_table(seed, raw, labels, np.concatenate([val_idx, test_idx]), ink_cuts)
     return tables
+
+
+def plant_truth(tables: dict[str, pd.DataFrame], seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The published tables: the clean ``tables`` with planted label errors and leakage.
+
+    - In each of :data:`FLIP_SPLITS`, a seeded :data:`FLIP_SHARE` of the rows get another class
+      (uniform over the nine others); column ``planted_flip`` marks them.
+    - :data:`N_TWINS` training images (none of them flipped) are copied into ``test`` as new
+      rows ``test-00597`` on: the first :data:`N_EXACT_TWINS` pixel for pixel, the others with
+      Gaussian noise of std :data:`TWIN_NOISE`; they keep the training row's clean label and
+      metadata; column ``twin_of`` names the training sample (empty for other rows).
+
+    The clean rows keep their order and ids, so the shifted splits' ``source_id`` pairing holds.
+    """
+    published = {name: frame.copy() for name, frame in tables.items()}
+    for split in FLIP_SPLITS:
+        frame = published[split]
+        rng = _rng(seed, f"flips:{split}")
+        rows = np.sort(rng.choice(len(frame), size=round(FLIP_SHARE * len(frame)), replace=False))
+        labels = frame["label"].to_numpy().copy()
+        labels[rows] = (labels[rows] + rng.integers(1, NUM_CLASSES, size=len(rows))) % NUM_CLASSES
+        frame["label"] = labels
+        frame["planted_flip"] = np.isin(np.arange(len(frame)), rows)
+
+    train, test = published["train"], published["test"]
+    rng = _rng(seed, "twins")
+    candidates = np.flatnonzero(~train["planted_flip"].to_numpy())
+    picks = np.sort(rng.choice(candidates, size=N_TWINS, replace=False))
+    source = tables["train"].iloc[picks].reset_index(drop=True)
+    images = np.stack(source["pixels"].to_numpy()).astype(np.float64)
+    noisy = images[N_EXACT_TWINS:]
+    images[N_EXACT_TWINS:] = noisy + rng.normal(0.0, TWIN_NOISE, size=noisy.shape)
+    twins = source.copy()
+    twins["sample_id"] = [f"test-{len(test) + i:05d}" for i in range(N_TWINS)]
+    twins["pixels"] = list(np.clip(np.rint(images), 0, 255).astype(np.uint8))
+    twins["planted_flip"] = False
+    twins["twin_of"] = source["sample_id"].to_numpy()
+    test["twin_of"] = ""
+    published["test"] = pd.concat([test, twins[test.columns]], ignore_index=True)
+    return published
 
 
 def _field_table(
@@ -494,8 +547,24 @@ def _accuracy_summary(model: nn.Module, tables: dict[str, pd.DataFrame]) -> pd.D
     return pd.DataFrame(rows).set_index("split")
 
 
+def write_tables(out_dir: Path, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Write the published tables (clean data with the planted truth) into ``out_dir/data``;
+    returns the clean tables the model is trained on."""
+    data_dir = Path(out_dir) / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for stale in data_dir.glob("*.parquet"):
+        stale.unlink()
+    tables = make_tables(seed)
+    for split, frame in plant_truth(tables, seed).items():
+        _write_parquet(frame, data_dir / f"{split}.parquet")
+    return tables
+
+
 def build(out_dir: Path, *, small: bool = False, seed: int = 0) -> None:
     """Build the sample project into ``out_dir`` (data, weights, logs, project file).
+
+    The model is trained on the clean tables; the published tables carry the planted label
+    errors and twins (:func:`plant_truth`).
 
     Args:
         out_dir: Folder of the project; created if missing. Stale tables and logs are replaced.
@@ -508,14 +577,12 @@ def build(out_dir: Path, *, small: bool = False, seed: int = 0) -> None:
     size_dir = logs_dir / "data_size"
     for folder in (data_dir, size_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    for stale in [*data_dir.glob("*.parquet"), *size_dir.glob("train_size_*.csv")]:
+    for stale in size_dir.glob("train_size_*.csv"):
         stale.unlink()
     if (out_dir / "model.py").resolve() != MODEL_SOURCE.resolve():
         shutil.copyfile(MODEL_SOURCE, out_dir / "model.py")
 
-    tables = make_tables(seed)
-    for split, frame in tables.items():
-        _write_parquet(frame, data_dir / f"{split}.parquet")
+    tables = write_tables(out_dir, seed)
 
     model_class = load_model_class(MODEL_SOURCE)
     x_train, y_train = to_tensor(tables["train"]), _labels(tables["train"])
@@ -579,9 +646,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="project folder to write")
     parser.add_argument("--small", action="store_true", help="tiny fast build (for tests)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random stream")
+    parser.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="rewrite the data tables only, keeping the committed model.pt and logs (retraining "
+        "is not bit-identical across machines)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    build(args.out, small=args.small, seed=args.seed)
+    if args.tables_only:
+        write_tables(args.out, args.seed)
+        print(f"Wrote the tables of the digits sample project to {args.out / 'data'}")
+    else:
+        build(args.out, small=args.small, seed=args.seed)
     print(f"built in {time.perf_counter() - started:.1f} s")
     return 0
 

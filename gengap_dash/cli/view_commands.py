@@ -55,6 +55,7 @@ def run_view(view: View, arguments: argparse.Namespace) -> int:
         if "predictions" in view.needs:
             load_model_outputs(workspace)  # inference with progress where the cache misses
         result = compute(view, workspace, options)
+    view.write_files(result, arguments)
     print_notes(workspace)
     for note in result_cache(workspace).notes:
         sys.stderr.write(f"gengap: note: {note}\n")

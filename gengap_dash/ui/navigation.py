@@ -33,6 +33,7 @@ _PAGES = (  # file in pages/, title, icon (the URL path is the file's stem, see 
     ("cohorts.py", "Cohorts and slices", ":material/grid_view:"),
     ("saliency.py", "Saliency", ":material/visibility:"),
     ("feature_space.py", "Feature space and shift", ":material/scatter_plot:"),
+    ("data_robustness.py", "Data and robustness", ":material/dataset:"),
 )
 _run_state = threading.local()  # one Streamlit script run per thread
 _LOG = logging.getLogger("gengap_dash.ui")

@@ -127,6 +127,11 @@ class View(ABC):
         """The options a ``gengap <view>`` command asked for."""
         return self.Options()
 
+    def write_files(self, result: Any, arguments: argparse.Namespace) -> None:
+        """Write the files a ``gengap <view>`` command asked for (e.g. ``--out``; none by
+        default)."""
+        return None
+
 
 _REGISTRY: dict[str, View] = {}
 
