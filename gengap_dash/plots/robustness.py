@@ -238,3 +238,30 @@ def bridge_figure(bridge: Bridge) -> go.Figure:
     fig.update_xaxes(showgrid=False, tickangle=-30)
     fig.update_yaxes(showgrid=False, autorange="reversed")
     return fig
+
+
+def example_mosaic(examples: dict[str, list[np.ndarray]], *, cell: int = 64) -> np.ndarray:
+    """One picture of a sample under every corruption: rows = corruptions, columns = severities
+    0..5, each image enlarged (nearest neighbour) to about ``cell`` pixels, 2-px white gaps.
+
+    Args:
+        examples: corruption -> images ``(H, W)`` or ``(H, W, C)`` ``uint8``, one per severity.
+
+    Returns:
+        ``(rows * (cell + 2), columns * (cell + 2), 3)`` ``uint8`` RGB.
+    """
+    first = next(iter(examples.values()))[0]
+    height, width = first.shape[:2]
+    factor = max(1, cell // max(height, width))
+    tile_h, tile_w = height * factor + 2, width * factor + 2
+    columns = len(next(iter(examples.values())))
+    mosaic = np.full((len(examples) * tile_h, columns * tile_w, 3), 255, dtype=np.uint8)
+    for i, images in enumerate(examples.values()):
+        for j, image in enumerate(images):
+            rgb = image[..., None].repeat(3, axis=-1) if image.ndim == 2 else image[..., :3]
+            if rgb.shape[-1] == 1:
+                rgb = rgb.repeat(3, axis=-1)
+            big = rgb.repeat(factor, axis=0).repeat(factor, axis=1)
+            top, left = i * tile_h + 1, j * tile_w + 1
+            mosaic[top : top + big.shape[0], left : left + big.shape[1]] = big
+    return mosaic

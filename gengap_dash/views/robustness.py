@@ -656,3 +656,21 @@ def _stderr_progress(fraction: float, note: str) -> None:
     if fraction >= 1.0:
         sys.stderr.write("\n")
     sys.stderr.flush()
+
+
+# -- for the page ---------------------------------------------------------------------------------
+
+
+def corruption_examples(workspace, split: str, *, row: int = 0, seed: int = DEFAULT_SEED):
+    """One stored image of ``split`` (table position ``row``) under every corruption at
+    severities 0..5: corruption -> list of six ``uint8`` images (image projects only)."""
+    raw = _engine().read_raw_inputs(workspace.spec, split, rows=[row])
+    if raw.kind != "image":
+        return {}
+    return {
+        name: [
+            np.asarray(corrupt_images(raw.values, name, severity, seed=seed))[0]
+            for severity in (0, *SEVERITIES)
+        ]
+        for name in IMAGE_CORRUPTIONS
+    }

@@ -13,7 +13,7 @@ are compared on one footing:
 
 The smallest MMD² names the closest candidate; the runner-up is the closest candidate of another
 corruption (the same corruption at the next severity is nearly always second, and says nothing
-new). The clean swept split is kept as a candidate: a split closest to clean data is not
+new; the clean split is reported on its own). The clean swept split is kept as a candidate: a split closest to clean data is not
 explained by any corruption.
 """
 
@@ -197,7 +197,7 @@ def bridge_to_shift(
                 }
             )
         best = ranked[0]
-        runner = next((key for key in ranked[1:] if key[0] != best[0]), None)
+        runner = next((key for key in ranked[1:] if key[0] not in (best[0], CLEAN)), None)
         matches.append(
             BridgeMatch(
                 split=name,
