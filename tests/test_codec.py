@@ -99,3 +99,32 @@ def test_arrays_are_never_unpickled() -> None:
     forged = {"__ndarray__": base64.b64encode(payload.getvalue()).decode()}
     with pytest.raises(ValueError, match="pickle"):
         decode(forged)
+
+
+def test_numeric_arrays_are_raw_bytes_and_other_arrays_npy() -> None:
+    numeric = encode(np.array([[1.5, 2.0]], dtype=">f8"))
+    assert set(numeric) == {"__array__", "dtype", "shape"} and numeric["shape"] == [1, 2]
+    back = decode(numeric)
+    assert back.dtype == np.dtype(">f8") and back.flags.writeable
+    np.testing.assert_array_equal(back, [[1.5, 2.0]])
+    fortran = np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3))
+    np.testing.assert_array_equal(round_trip(fortran), fortran)
+    assert round_trip(np.zeros((0, 3), dtype=bool)).shape == (0, 3)
+    times = np.array(["2026-01-05", "2026-03-02"], dtype="datetime64[D]")
+    np.testing.assert_array_equal(round_trip(times), times)
+    assert "__ndarray__" in encode(np.array(["a", "bc"]))  # strings keep the .npy form
+    np.testing.assert_array_equal(round_trip(np.array(["a", "bc"])), ["a", "bc"])
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"__array__": "AAAA", "dtype": "|O", "shape": [1]}, "dtype"),
+        ({"__array__": "AAAA", "dtype": "<f8", "shape": [2]}, "does not match"),
+        ({"__array__": "", "dtype": "<f8", "shape": [-1]}, "does not match"),
+        ({"__array__": "AAAA", "dtype": "[('a', '<f8')]", "shape": [1]}, "."),
+    ],
+)
+def test_raw_arrays_refuse_objects_and_wrong_sizes(document, message) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        decode(document)

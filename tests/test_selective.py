@@ -56,6 +56,24 @@ def test_curve_matches_a_direct_computation_without_ties():
     assert curve.excess_aurc > 0
 
 
+def test_a_large_curve_keeps_few_knots_and_stays_exact_at_every_tenth_of_a_percent():
+    rng = np.random.default_rng(12)
+    n = 20_000
+    confidences = rng.random(n)
+    hits = (rng.random(n) < confidences).astype(float)
+    curve = selective.risk_coverage_curve(confidences, hits)
+    assert curve.kept.shape == (selective.MAX_KNOTS,) == curve.errors.shape
+    order = np.argsort(-confidences)
+    direct = np.cumsum(1 - hits[order]) / np.arange(1, n + 1)
+    assert curve.aurc == pytest.approx(direct.mean())  # from every knot, before thinning
+    for coverage in (0.001, 0.25, 0.5, 0.9, 0.999, 1.0):
+        k = round(coverage * n)
+        assert selective.risk_at_coverage(curve, coverage) == pytest.approx(direct[k - 1])
+    # between two kept coverages, the interpolation stays within one sample's error of exact
+    k = 18_011
+    assert selective.risk_at_coverage(curve, k / n) == pytest.approx(direct[k - 1], abs=1e-3)
+
+
 def test_curve_does_not_depend_on_sample_order():
     rng = np.random.default_rng(11)
     confidences = np.round(rng.random(300), 1)

@@ -43,6 +43,7 @@ from gengap_dash.stats.bootstrap import Estimate
 from gengap_dash.ui.analysis import cached_on_disk, view_result
 from gengap_dash.ui.layout import _escape_markdown, verdict_list
 from gengap_dash.views.calibration import (
+    MAX_COHORTS,
     CalibrationOptions,
     CalibrationResult,
     project_temperature_comparison,
@@ -339,14 +340,8 @@ def _comparison(
         _workspace,
         lambda: project_temperature_comparison(
             _workspace, splits=splits, recalibration=method, **settings
-        ),
+        ).without_replicates(),
     )
-
-
-def _cohorts(
-    workspace: Workspace, fingerprint: str, column: str, n_bins: int, strategy: str
-) -> dict[str, CohortCalibration]:
-    return _view(workspace, n_bins, strategy).cohorts[column]
 
 
 def _guarded(compute, *args):
@@ -390,25 +385,18 @@ def cohorts_for(
     workspace: Workspace, chosen: Controls, column: str
 ) -> dict[str, CohortCalibration] | None:
     """Calibration per cohort of ``column`` on the chosen splits; ``None`` after a warning when
-    the column has more than :data:`MAX_COHORTS` values (an identifier, not a cohort)."""
-    values = pd.concat(
-        [workspace.split_predictions(split)[column].astype(str) for split in chosen.splits]
-    )
-    distinct = values.nunique()
-    if distinct > MAX_COHORTS:
+    the column has more than ``MAX_COHORTS`` values (an identifier, not a cohort). Read from the
+    view's stored result: no prediction table is loaded for it."""
+    result = _guarded(_view, workspace, chosen.n_bins, chosen.strategy)
+    if column in result.too_many_cohorts:
         st.warning(
-            f"**{_escape_markdown(column)} has {distinct:,} different values** on the splits "
-            f"shown, too many to compare as cohorts (at most {MAX_COHORTS}). Pick a column with "
-            "a few values, such as a source, site or sensor."
+            f"**{_escape_markdown(column)} has {result.too_many_cohorts[column]:,} different "
+            f"values**, too many to compare as cohorts (at most {MAX_COHORTS}). Pick a column "
+            "with a few values, such as a source, site or sensor."
         )
         return None
-    key = (workspace.fingerprint(), column, chosen.n_bins, chosen.strategy)
-    cohorts = _guarded(_cohorts, workspace, *key)
-    return {split: cohorts[split] for split in chosen.splits}
-
-
-MAX_COHORTS = 50
-"""A cohort column with more distinct values than this on the shown splits is not charted."""
+    cohorts = result.cohorts[column]
+    return {split: cohorts[split] for split in chosen.splits if split in cohorts}
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from gengap_dash.analysis.calibration.cohorts import CohortCalibration, calibration_by_cohort
 from gengap_dash.analysis.calibration.findings import calibration_findings
 from gengap_dash.analysis.calibration.recalibration import RecalibrationMethod
@@ -100,6 +102,7 @@ def _per_split(workspace: Workspace, analyse, *, seed: int) -> dict:
     return {
         split: analyse(split, split_stream(seed, position))
         for position, split in enumerate(workspace.split_names)
+        if workspace.is_labelled(split)  # unlabelled splits: no calibration without labels
     }
 
 
@@ -117,7 +120,11 @@ def project_temperature_comparison(
     every split; the validation split is always included)."""
     wanted = set(splits) if splits is not None else set(workspace.split_names)
     roles = workspace.split_roles
-    chosen = [s for s in workspace.split_names if s in wanted or roles[s] == "validation"]
+    chosen = [
+        s
+        for s in workspace.split_names
+        if (s in wanted or roles[s] == "validation") and workspace.is_labelled(s)
+    ]
     positions = {split: position for position, split in enumerate(workspace.split_names)}
     return temperature_scaling_comparison(
         {split: workspace.logits(split) for split in chosen},
@@ -207,6 +214,14 @@ class CalibrationResult:
     temperature_reason: str
     cohorts: dict[str, dict[str, CohortCalibration]] = field(default_factory=dict)
     curves: dict[str, RiskCoverage] = field(default_factory=dict)
+    too_many_cohorts: dict[str, int] = field(default_factory=dict)
+    """Metadata columns left out of :attr:`cohorts`: column -> its number of distinct values
+    (more than :data:`MAX_COHORTS`: an identifier, not a cohort)."""
+
+
+MAX_COHORTS = 50
+"""A metadata column with more distinct values than this (over every split) is not compared
+as cohorts: it is an identifier or a continuous value, and a summary per value would be noise."""
 
 
 def cohort_columns(metadata: Sequence[str], chosen: str | None, where: str) -> list[str]:
@@ -243,6 +258,7 @@ class CalibrationView(View):
     )
     page = "pages/calibration.py"
     order = 20
+    version = 2  # 2: results keep no bootstrap replicates; risk-coverage knots thinned
     Options = CalibrationOptions
 
     def compute(self, workspace: Workspace, options: CalibrationOptions) -> CalibrationResult:
@@ -265,19 +281,40 @@ class CalibrationView(View):
             split: risk_coverage_curve(
                 *top_label(workspace.labels(split), workspace.logits(split), outputs_are="logits")
             )
-            for split in workspace.split_names
+            for split in workspace.labelled_splits
+        }
+        # The stored result keeps intervals, not the bootstrap replicates behind them (the
+        # paired changes are computed above): 1,000 replicates x 10 metrics per split and cohort
+        # would make up most of the result's size at a million predictions.
+        reports = split_calibration_reports(workspace, **settings)
+        distinct = {
+            column: int(
+                pd.concat(
+                    [workspace.split_predictions(split)[column] for split in workspace.split_names]
+                ).nunique(dropna=False)
+            )
+            for column in columns
         }
         return CalibrationResult(
             options=options,
             roles=roles,
-            reports=split_calibration_reports(workspace, **settings),
-            comparison=comparison,
+            reports={split: report.without_replicates() for split, report in reports.items()},
+            comparison=comparison.without_replicates() if comparison is not None else None,
             temperature_reason=reason,
             cohorts={
-                column: split_cohort_calibration(workspace, column, **settings)
+                column: {
+                    split: cohorts.without_replicates()
+                    for split, cohorts in split_cohort_calibration(
+                        workspace, column, **settings
+                    ).items()
+                }
                 for column in columns
+                if distinct[column] <= MAX_COHORTS
             },
             curves=curves,
+            too_many_cohorts={
+                column: count for column, count in distinct.items() if count > MAX_COHORTS
+            },
         )
 
     def findings(self, result: CalibrationResult) -> list[Finding]:

@@ -43,6 +43,16 @@ class CohortCalibration:
     def cohorts(self) -> tuple[str, ...]:
         return tuple(self.summaries)
 
+    def without_replicates(self) -> CohortCalibration:
+        """The same cohorts with the summaries' bootstrap replicates dropped (for storage)."""
+        return CohortCalibration(
+            summaries={
+                cohort: summary.without_replicates() for cohort, summary in self.summaries.items()
+            },
+            too_few=dict(self.too_few),
+            min_samples=self.min_samples,
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """Long format: cohort, n_samples, too_few, metric, label, unit, value, low, high."""
         frames = []

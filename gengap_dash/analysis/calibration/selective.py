@@ -30,6 +30,14 @@ DEFAULT_COVERAGE = 0.9
 DEFAULT_N_POINTS = 200
 """Points of the coverage grid kept for figures (0.5% steps)."""
 
+MAX_KNOTS = 1001
+"""At most this many knots of the exact curve are kept (:attr:`RiskCoverage.kept`). A split with
+more distinct confidences (about one per sample in a large split) keeps the exact expected error
+counts at the 1,001 coverages ``0, 0.001, ..., 1`` instead: :func:`risk_at_coverage` is then
+exact at every multiple of 0.1% coverage (the sentences use 90%) and linearly interpolated in
+between, and a stored curve stays a few KB at a million samples. The AURC is always computed
+from every knot, before thinning."""
+
 
 @dataclass(frozen=True, eq=False)
 class RiskCoverage:
@@ -45,8 +53,9 @@ class RiskCoverage:
         n_samples: samples in the split.
         n_errors: wrong top-label predictions.
         kept: ``(m + 1,)`` the number of samples kept at 0 and at the end of each group of equal
-            confidences (the exact curve's knots), from most to least confident.
-        errors: ``(m + 1,)`` the number of errors among them.
+            confidences (the exact curve's knots), from most to least confident; above
+            :data:`MAX_KNOTS` knots, the counts at every 0.1% of coverage instead.
+        errors: ``(m + 1,)`` the (expected) number of errors among them.
     """
 
     coverage: np.ndarray
@@ -122,6 +131,10 @@ def risk_coverage_curve(
     grid_counts = coverage * n_samples
     risk = np.interp(grid_counts, kept, errors) / grid_counts
     last_kept = np.clip(np.ceil(grid_counts - 1e-9).astype(np.int64), 1, n_samples) - 1
+    if kept.shape[0] > MAX_KNOTS:
+        thinned = np.linspace(0.0, float(n_samples), MAX_KNOTS)
+        errors = np.interp(thinned, kept, errors)
+        kept = thinned
     return RiskCoverage(
         coverage=coverage,
         risk=risk,
@@ -138,7 +151,8 @@ def risk_coverage_curve(
 def risk_at_coverage(curve: RiskCoverage, coverage: float) -> float:
     """The error rate among the ``coverage`` most confident share of the samples.
 
-    Exact (from the curve's knots, not the grid), with ties broken in expectation.
+    Exact (from the curve's knots, not the grid), with ties broken in expectation; for a curve
+    thinned to :data:`MAX_KNOTS` knots, exact at multiples of 0.1% coverage.
 
     Args:
         curve: a curve from :func:`risk_coverage_curve`.

@@ -10,7 +10,7 @@ them into findings and ``gengap_dash.findings.calibration`` into words.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -242,6 +242,20 @@ class TemperatureComparison:
     verdicts: Mapping[str, GainVerdict]
     roles: Mapping[str, str]
     confidence: float = bootstrap.DEFAULT_CONFIDENCE
+
+    def without_replicates(self) -> TemperatureComparison:
+        """The same comparison with the summaries' bootstrap replicates dropped (the paired
+        changes are already in :attr:`ece_change`): what a stored result keeps."""
+
+        def drop(summaries: Mapping[str, CalibrationSummary]) -> dict[str, CalibrationSummary]:
+            return {split: summary.without_replicates() for split, summary in summaries.items()}
+
+        return replace(
+            self,
+            before=drop(self.before),
+            after=drop(self.after),
+            recalibrated=drop(self.recalibrated),
+        )
 
     # The sentences are rendered from the findings (``gengap_dash.findings.calibration``); these
     # properties keep the callers that still read them as text (the CLI) working.
