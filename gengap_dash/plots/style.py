@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 SPLIT_ROLE_COLORS: dict[str, str] = {
     "train": "#1f5fa8",
@@ -62,6 +63,28 @@ def split_colors(split_roles: Mapping[str, str]) -> dict[str, str]:
 _PALETTE: tuple[str, ...] = (*SPLIT_ROLE_COLORS.values(), *EXTRA_COLORS)
 
 
+_TRACE_DEFAULTS = ("scatter", "scattergl", "bar", "histogram", "histogram2d", "heatmap")
+
+
+def _house_template() -> go.layout.Template:
+    """plotly_white's layout and its defaults for the trace types this project draws.
+
+    The full template also carries defaults for some twenty other trace types; assigning it
+    deep-copies all of them into every figure, which made up a third of the time to build a
+    page's figures at a million predictions. The look is the same.
+    """
+    white = pio.templates["plotly_white"]
+    defaults = white.data.to_plotly_json()
+    return go.layout.Template(
+        layout=white.layout,
+        data={name: defaults[name] for name in _TRACE_DEFAULTS if name in defaults},
+    )
+
+
+HOUSE_TEMPLATE = _house_template()
+"""The template of every figure (see :func:`apply_layout`)."""
+
+
 def apply_layout(
     fig: go.Figure,
     *,
@@ -72,7 +95,7 @@ def apply_layout(
 ) -> go.Figure:
     """Apply the house layout (white background, readable fonts, legend on top)."""
     fig.update_layout(
-        template="plotly_white",
+        template=HOUSE_TEMPLATE,
         title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}} if title else None,
         font={"family": FONT_FAMILY, "size": 13, "color": "#1d2433"},
         height=height,
@@ -80,10 +103,7 @@ def apply_layout(
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1.0},
         hoverlabel={"font": {"family": FONT_FAMILY}},
     )
-    if x_title is not None:
-        fig.update_xaxes(title_text=x_title)
-    if y_title is not None:
-        fig.update_yaxes(title_text=y_title)
-    fig.update_xaxes(showline=True, linecolor="#c5cad3", gridcolor="#eef0f4", zeroline=False)
-    fig.update_yaxes(showline=True, linecolor="#c5cad3", gridcolor="#eef0f4", zeroline=False)
+    axes = {"showline": True, "linecolor": "#c5cad3", "gridcolor": "#eef0f4", "zeroline": False}
+    fig.update_xaxes(**axes, **({"title_text": x_title} if x_title is not None else {}))
+    fig.update_yaxes(**axes, **({"title_text": y_title} if y_title is not None else {}))
     return fig
