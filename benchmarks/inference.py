@@ -3,8 +3,17 @@
 The engine's time includes everything a user pays for on a cold open of one split: batching,
 the embedding hook, moving outputs to the CPU, validating them and writing the cache entry
 (checksummed, fsynced, renamed). The bare loop only runs the model and concatenates the logits.
-Runs alternate (bare then engine, engine then bare, ...) so that machine noise hits both; the
-medians and their ratio are printed as a Markdown table.
+Three paths, each on its own copy of the model:
+
+- the naive loop: NCHW (the layout a model and its inputs have unless someone changes it);
+- the same loop in the layout the engine chose (the same-settings comparison: the engine's
+  own overhead);
+- the engine at its defaults (``channels_last`` where its probe finds it faster; the probe
+  runs in the first repeat and is remembered for the others, as in a long-lived process).
+
+Runs rotate the order of the paths so that machine noise hits all alike; the medians and
+their ratios are printed as a Markdown table. ``--compile`` adds the engine with
+``inference.compile: true`` (its compile time reported separately).
 
     python benchmarks/inference.py                 # CPU, the sample-sized CNN
     python benchmarks/inference.py --device cuda   # on a GPU machine
@@ -13,6 +22,7 @@ medians and their ratio are printed as a Markdown table.
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import statistics
 import tempfile
@@ -45,13 +55,23 @@ class BenchmarkCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def bare_loop(model: nn.Module, data: torch.Tensor, batch_size: int, device: torch.device) -> float:
-    """The reference: the loop anyone would write."""
+def bare_loop(
+    model: nn.Module,
+    data: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    *,
+    channels_last: bool = False,
+) -> float:
+    """The reference: the loop anyone would write (in ``channels_last`` if asked)."""
     start = time.perf_counter()
     outputs = []
     with torch.inference_mode():
         for begin in range(0, len(data), batch_size):
-            outputs.append(model(data[begin : begin + batch_size].to(device)))
+            batch = data[begin : begin + batch_size].to(device)
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            outputs.append(model(batch))
         torch.cat(outputs).float().cpu()
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -59,11 +79,20 @@ def bare_loop(model: nn.Module, data: torch.Tensor, batch_size: int, device: tor
 
 
 def engine(
-    model: nn.Module, data: torch.Tensor, settings: InferenceSpec, cache: ArrayCache, run: int
+    model: nn.Module,
+    data: torch.Tensor,
+    settings: InferenceSpec,
+    cache: ArrayCache,
+    run: int,
+    facts: dict | None = None,
 ) -> float:
     """The project's engine, embedding capture and the cache write included."""
     start = time.perf_counter()
     outputs = run_inference(model, SampleSource(len(data), tensor=data), settings=settings)
+    if facts is not None:
+        facts["channels_last"] = outputs.channels_last
+        if outputs.compile_seconds is not None:
+            facts.setdefault("compile_seconds", outputs.compile_seconds)
     arrays = {"logits": outputs.logits}
     if outputs.embeddings is not None:
         arrays["embeddings"] = outputs.embeddings
@@ -79,37 +108,72 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--compile", action="store_true", help="add the torch.compile path")
     arguments = parser.parse_args()
 
     torch.manual_seed(0)
     device = resolve_device(arguments.device)
-    model = BenchmarkCNN().eval().to(device)
+    reference = BenchmarkCNN().eval()
+    models = {name: copy.deepcopy(reference).to(device) for name in ("naive", "same", "engine")}
     data = torch.rand(arguments.samples, 3, 32, 32)
     settings = InferenceSpec(batch_size=arguments.batch_size, device=str(device))
+    size = arguments.batch_size
+    facts: dict = {}
+    paths = {
+        "naive": lambda run: bare_loop(models["naive"], data, size, device),
+        "same": lambda run: bare_loop(
+            models["same"], data, size, device, channels_last=facts.get("channels_last", False)
+        ),
+        "engine": lambda run: engine(models["engine"], data, settings, cache, run, facts),
+    }
+    if arguments.compile:
+        models["compiled"] = copy.deepcopy(reference).to(device)
+        compiled_settings = InferenceSpec(
+            batch_size=arguments.batch_size, device=str(device), compile=True
+        )
+        compile_facts: dict = {}
+        paths["compiled"] = lambda run: engine(
+            models["compiled"], data, compiled_settings, cache, 1000 + run, compile_facts
+        )
+    times: dict[str, list[float]] = {name: [] for name in paths}
     with tempfile.TemporaryDirectory() as folder:
         cache = ArrayCache(Path(folder))
-        bare_loop(model, data[: arguments.batch_size * 2], arguments.batch_size, device)  # warm-up
-        bare_times, engine_times = [], []
-        for run in range(arguments.repeats):
-            # Alternate which path goes first, so drift in machine load hits both alike.
-            if run % 2 == 0:
-                bare_times.append(bare_loop(model, data, arguments.batch_size, device))
-                engine_times.append(engine(model, data, settings, cache, run))
-            else:
-                engine_times.append(engine(model, data, settings, cache, run))
-                bare_times.append(bare_loop(model, data, arguments.batch_size, device))
-    bare, ours = statistics.median(bare_times), statistics.median(engine_times)
+        bare_loop(models["naive"], data[: size * 2], size, device)  # warm-up
+        # the engine's first run probes the layout: it decides the same-settings loop's layout
+        times["engine"].append(paths["engine"](0))
+        order = [name for name in paths if name != "engine"]
+        for name in order:
+            times[name].append(paths[name](0))
+        for run in range(1, arguments.repeats):
+            names = list(paths)
+            shift = run % len(names)  # rotate the order: drift in machine load hits all alike
+            for name in names[shift:] + names[:shift]:
+                times[name].append(paths[name](run))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    n = arguments.samples
+    layout = "channels_last" if facts.get("channels_last") else "NCHW"
     print(f"device: {device} ({platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads), torch {torch.__version__}")  # fmt: skip
-    print(f"samples: {arguments.samples}, batch size: {arguments.batch_size}, "
-          f"repeats: {arguments.repeats} (medians)\n")  # fmt: skip
-    print("| path | median time (s) | throughput (samples/s) | ratio to bare loop |")
-    print("|---|---|---|---|")
-    print(f"| bare `inference_mode` loop | {bare:.3f} | {arguments.samples / bare:,.0f} | 1.00 |")
-    print(
-        f"| gengap engine (+ embeddings + cache write) | {ours:.3f} | "
-        f"{arguments.samples / ours:,.0f} | {bare / ours:.2f} |"
-    )
+    print(f"samples: {n}, batch size: {size}, repeats: {arguments.repeats} (medians); "
+          f"engine's layout: {layout}\n")  # fmt: skip
+    print("| path | median time (s) | throughput (samples/s) | vs naive NCHW loop "
+          "| vs same-settings loop |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    labels = {
+        "naive": "naive `inference_mode` loop, NCHW",
+        "same": f"same loop, {layout} (the engine's layout)",
+        "engine": "gengap engine at its defaults (+ embeddings + cache write)",
+        "compiled": "gengap engine, `compile: true`",
+    }
+    for name, seconds in median.items():
+        versus_same = "" if name == "naive" else f"{median['same'] / seconds:.2f}"
+        print(f"| {labels[name]} | {seconds:.3f} | {n / seconds:,.0f} | "
+              f"{median['naive'] / seconds:.2f} | {versus_same} |")  # fmt: skip
+    if "compiled" in median:
+        compile_seconds = compile_facts.get("compile_seconds", float("nan"))
+        print(f"\ntorch.compile time (first batch of the first run, not in the medians): "
+              f"{compile_seconds:.1f} s")  # fmt: skip
+    print(f"\nfirst engine run (layout probe included): {times['engine'][0]:.3f} s")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,28 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="also compute these views' results with their defaults (no name: every view), so "
         "that pages, the summary and the report open without computing",
     )
+    precompute.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="where inference runs: this process (local), or an actor pool on Ray (ray; needs "
+        "pip install 'gengap-dash[ray]'; see docs/distributed.md)",
+    )
+    precompute.add_argument(
+        "--address",
+        default=None,
+        help="with --engine ray: a running Ray cluster (host:6379 or ray://host:10001); "
+        "default: a local Ray instance on this machine's CPUs",
+    )
+    precompute.add_argument(
+        "--workers", type=int, default=None, help="with --engine ray: actors in the pool"
+    )
+    precompute.add_argument(
+        "--shard-rows",
+        type=int,
+        default=None,
+        help="with --engine ray: rows per shard (rounded up to whole batches; default 32768)",
+    )
     precompute.set_defaults(handler=run_precompute)
 
     summary = commands.add_parser("summary", help="the gap scorecard")
@@ -130,6 +152,27 @@ def print_notes(workspace) -> None:
 
 
 def run_precompute(arguments: argparse.Namespace) -> int:
+    if getattr(arguments, "engine", "local") == "ray":
+        from gengap_dash.cli.ray_precompute import precompute_with_ray
+
+        if arguments.shard_rows is not None and arguments.shard_rows < 1:
+            raise ProjectError(
+                f"--shard-rows is {arguments.shard_rows}; expected a positive integer."
+            )
+        workspace = open_workspace(arguments, load_outputs=False)
+        ray_run = precompute_with_ray(
+            workspace,
+            address=arguments.address,
+            workers=arguments.workers,
+            shard_rows=arguments.shard_rows,
+        )
+        if ray_run is not None:
+            print(
+                f"ray: {ray_run.computed} shards computed, {ray_run.skipped} already done, "
+                f"{ray_run.workers} workers, {ray_run.seconds:.1f} s"
+            )
+    elif getattr(arguments, "address", None):
+        raise ProjectError("--address needs --engine ray.")
     workspace = open_workspace(arguments)
     frame = workspace.predictions()
     counts = frame.groupby("split", observed=True).size()

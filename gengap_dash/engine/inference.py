@@ -2,15 +2,30 @@
 
 One pass per split under ``torch.inference_mode()``: logits, and the embedding captured by a
 forward hook on the embedding layer. The device is chosen automatically (CUDA, then MPS, then
-CPU) unless overridden; ``channels_last`` is used for convolutional models on CUDA (where it is
-faster) unless overridden; mixed precision (bfloat16/float16 autocast) is opt-in on a GPU.
-Batches of an in-memory split are sliced from pinned memory and copied without blocking, so the
-device is not left waiting; per-sample inputs (image files, user transforms) come through a
-``DataLoader`` with optional worker processes.
+CPU) unless overridden. Batches of an in-memory split are sliced from pinned memory and copied
+without blocking, so the device is not left waiting; per-sample inputs (image files, user
+transforms) come through a ``DataLoader`` with optional worker processes.
+
+The fastest safe settings are the defaults:
+
+- ``channels_last`` memory layout for convolutional models, on every device, where a quick probe
+  shows it faster (:func:`probe_channels_last`: the first batch timed in both layouts, once per
+  model, device and batch shape in a process). ``inference.channels_last: true/false`` decides
+  instead. The layout changes the order of floating-point sums only (logits agree to ~1e-6).
+- ``torch.compile`` is opt-in (``inference.compile: true``): compiling takes seconds to minutes
+  (reported in :attr:`InferenceOutputs.compile_seconds`) and pays off on large splits.
+- mixed precision (bfloat16/float16 autocast) is opt-in (``inference.precision``): it changes
+  the numbers, so it enters the cache key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import logging
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -28,6 +43,24 @@ from gengap_dash.project.spec import InferenceSpec
 ProgressCallback = Callable[[int, int], None]
 """Called with (samples done, samples in all) after each batch."""
 
+PROBE_MIN_BATCHES = 16
+"""Runs of fewer batches are never probed (the probe costs about six batches, and the layout
+saves at most a third of each): the default layout is kept."""
+
+PROBE_MIN_SECONDS = 2.0
+"""The layout probe runs only when the split's estimated run time (the first batch's time in
+the default layout times the number of batches) is at least this: on shorter runs the probe
+would cost more than it can save, and the default layout is kept."""
+
+PROBE_MARGIN = 0.9
+"""``channels_last`` is chosen only when its probe time is under this fraction of the default
+layout's (a 10% margin, so that timing noise does not flip the choice)."""
+
+_logger = logging.getLogger(__name__)
+_probes: dict[tuple, LayoutProbe] = {}
+_probes_lock = threading.Lock()
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 @dataclass(frozen=True)
 class InferenceOutputs:
@@ -42,6 +75,23 @@ class InferenceOutputs:
     logits: np.ndarray
     embeddings: np.ndarray | None
     embedding_note: str = ""
+    channels_last: bool = False
+    compile_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class LayoutProbe:
+    """The outcome of timing one batch in both memory layouts.
+
+    Attributes:
+        channels_last: whether ``channels_last`` was chosen.
+        default_seconds: the batch's best time in the default (NCHW) layout.
+        channels_last_seconds: its best time in ``channels_last``.
+    """
+
+    channels_last: bool
+    default_seconds: float
+    channels_last_seconds: float
 
 
 def resolve_device(request: str = "auto") -> torch.device:
@@ -116,15 +166,28 @@ def run_inference(
         )
     device = resolve_device(settings.device)
     is_script = isinstance(model, torch.jit.ScriptModule)
-    use_channels_last = (
-        settings.channels_last
-        if settings.channels_last is not None
-        else device.type == "cuda" and not is_script and has_convolutions(model)
-    )
     model = model.to(device).eval()
+    autocast = _autocast(device, settings.precision)
+    batches = _batches(source, settings, device)
+    first = next(batches, None)
+    if first is None:  # pragma: no cover - n_samples > 0
+        raise ProjectError(f"The split {where!r} gave no batches to run the model on.")
+    use_channels_last = settings.channels_last
+    if use_channels_last is None:
+        use_channels_last = False
+        if not is_script and first.ndim == 4 and has_convolutions(model):
+            n_batches = -(-source.n_samples // settings.batch_size)
+            with autocast:
+                probe = probe_channels_last(model, first, n_batches=n_batches, where=where)
+            use_channels_last = probe is not None and probe.channels_last
     if use_channels_last:
         model = model.to(memory_format=torch.channels_last)
-    autocast = _autocast(device, settings.precision)
+    elif not is_script:
+        model = model.to(memory_format=torch.contiguous_format)  # undo an earlier probe's layout
+    runner: Callable[[torch.Tensor], object] = model
+    compile_seconds = None
+    if getattr(settings, "compile", False):
+        runner = _compile(model, where=where)
 
     captured: list[torch.Tensor] = []
     handle = None
@@ -158,11 +221,21 @@ def run_inference(
     done = 0
     try:
         with torch.inference_mode(), autocast:
-            for batch in _batches(source, settings, device):
+            for batch in itertools.chain([first], batches):
                 if use_channels_last and batch.ndim == 4:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 try:
-                    output = model(batch)
+                    if compile_seconds is None and runner is not model:
+                        started = time.perf_counter()
+                        output = runner(batch)
+                        compile_seconds = time.perf_counter() - started
+                        _logger.info(
+                            "torch.compile on split %r: %.1f s (first batch)",
+                            where,
+                            compile_seconds,
+                        )
+                    else:
+                        output = runner(batch)
                     if embed_method is not None:
                         captured.append(embed_method(batch).flatten(1))
                 except ProjectError:
@@ -196,7 +269,109 @@ def run_inference(
             "and weights; nothing was cached for this split."
         )
     embeddings = _to_numpy(captured, source.n_samples, width=None) if captured else None
-    return InferenceOutputs(logits, embeddings, embedding_note)
+    return InferenceOutputs(
+        logits, embeddings, embedding_note, bool(use_channels_last), compile_seconds
+    )
+
+
+def probe_channels_last(
+    model: nn.Module, batch: torch.Tensor, *, n_batches: int = 1, where: str = "split"
+) -> LayoutProbe | None:
+    """Time ``model`` on ``batch`` in the default and the ``channels_last`` layout.
+
+    One warm-up and two timed forward passes in each layout; ``channels_last`` wins when its
+    best time is under :data:`PROBE_MARGIN` of the default's. The outcome is remembered in this
+    process per model (class and parameter shapes), device, batch shape and dtype, so later
+    splits and runs do not probe again. Short runs (fewer than :data:`PROBE_MIN_BATCHES`
+    batches, or estimated under :data:`PROBE_MIN_SECONDS`) are not probed: None, and the
+    default layout is kept.
+
+    Args:
+        model: in eval mode, on ``batch``'s device, in the default layout (left in it).
+        batch: ``(n, C, H, W)``, the first batch of the split.
+        n_batches: batches in the run, to estimate its length.
+        where: the split name, for error messages.
+
+    Raises:
+        ProjectError: the model fails on the batch.
+    """
+    key = _probe_key(model, batch)
+    with _probes_lock:
+        known = _probes.get(key)
+    if known is not None:
+        return known
+    if n_batches < PROBE_MIN_BATCHES:
+        return None
+    try:
+        with torch.inference_mode():
+            model(batch)  # warm-up: the first call allocates
+            default = _best_time(model, batch)
+            if default * n_batches < PROBE_MIN_SECONDS:
+                return None
+            model.to(memory_format=torch.channels_last)
+            try:
+                fast = batch.contiguous(memory_format=torch.channels_last)
+                model(fast)
+                channels_last = _best_time(model, fast)
+            finally:
+                model.to(memory_format=torch.contiguous_format)
+    except Exception as error:  # noqa: BLE001 - the model failed on the user's data
+        raise ProjectError(
+            f"The model failed on split {where!r} (batch starting at row 0): "
+            f"{type(error).__name__}: {_first_line(error)}"
+        ) from None
+    probe = LayoutProbe(channels_last < PROBE_MARGIN * default, default, channels_last)
+    _logger.info(
+        "layout probe on split %r: NCHW %.4f s, channels_last %.4f s per batch -> %s",
+        where,
+        default,
+        channels_last,
+        "channels_last" if probe.channels_last else "NCHW",
+    )
+    with _probes_lock:
+        _probes[key] = probe
+    return probe
+
+
+def _best_time(model: nn.Module, batch: torch.Tensor, repeats: int = 2) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model(batch)
+        if batch.device.type == "cuda":
+            torch.cuda.synchronize(batch.device)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _probe_key(model: nn.Module, batch: torch.Tensor) -> tuple:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    for name, parameter in model.named_parameters():
+        digest.update(f"{name}{tuple(parameter.shape)}{parameter.dtype}".encode())
+    autocast = torch.is_autocast_enabled(batch.device.type) if batch.device.type != "mps" else False
+    return (digest.hexdigest(), str(batch.device), tuple(batch.shape), str(batch.dtype), autocast)
+
+
+def _compile(model: nn.Module, *, where: str) -> Callable[[torch.Tensor], object]:
+    """``torch.compile(model)``, once per model object (compiling happens at the first call).
+
+    Raises:
+        ProjectError: this torch cannot compile (no ``torch.compile``, or a TorchScript model).
+    """
+    if isinstance(model, torch.jit.ScriptModule):
+        raise ProjectError(
+            "inference.compile is true, but the model is TorchScript, which torch.compile does "
+            "not take; set inference.compile to false."
+        )
+    compiled = _compiled.get(model)
+    if compiled is None:
+        compiler = getattr(torch, "compile", None)
+        if compiler is None:  # pragma: no cover - torch < 2.0
+            raise ProjectError("inference.compile needs torch >= 2.0.")
+        compiled = compiler(model)
+        _compiled[model] = compiled
+    return compiled
 
 
 def _batches(source: SampleSource, settings: InferenceSpec, device: torch.device) -> Iterator:

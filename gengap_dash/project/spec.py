@@ -46,7 +46,14 @@ _MODEL_KEYS = ("factory", "kwargs", "weights", "embedding_layer", "torchscript",
 _INPUT_KEYS = ("kind", "column", "image_shape", "features", "transform")
 _SPLIT_KEYS = ("path", "role")
 _LOG_KEYS = ("runs", "metric_names", "train_sizes", "checkpoint_epoch")
-_INFERENCE_KEYS = ("batch_size", "device", "precision", "channels_last", "num_workers")
+_INFERENCE_KEYS = (
+    "batch_size",
+    "device",
+    "precision",
+    "channels_last",
+    "num_workers",
+    "compile",
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,7 @@ class InferenceSpec:
     precision: Precision = "float32"
     channels_last: bool | None = None
     num_workers: int = 0
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -457,8 +465,13 @@ def _inference(raw: Any, where: str) -> InferenceSpec:
         raise ProjectError(
             f"{where}: inference.num_workers is {quote(workers)}; expected a whole number >= 0."
         )
+    compile_model = raw.get("compile", False)
+    if not isinstance(compile_model, bool):
+        raise ProjectError(
+            f"{where}: inference.compile is {quote(compile_model)}; expected true or false."
+        )
     device = str(raw.get("device", "auto"))
-    return InferenceSpec(batch_size, device, precision, channels_last, workers)
+    return InferenceSpec(batch_size, device, precision, channels_last, workers, compile_model)
 
 
 def _mapping(raw: Any, key: str, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
