@@ -1,18 +1,22 @@
-"""How the commands and pages scale from 10,000 to 1,000,000 predictions (issue 7).
+"""How the commands and pages scale with the number of predictions (issues 7 and 13).
 
-Builds brought-predictions projects (5 splits, 10 classes, 3 metadata columns) of each size,
-then times, side by side in one run, each in a NEW process (so nothing is cached in memory):
+Builds brought-predictions projects (5 splits, 10 classes, 3 metadata columns) of each size
+(or reuses one under --keep, so the 10,000,000-row project is built once), then times, side by
+side in one run, each in a NEW process (so nothing is cached in memory), with the process's
+peak resident memory (``ru_maxrss`` from ``os.wait4``):
 
-- `gengap scorecard --json`, `gengap summary --json` (every view's headline) and
-  `gengap calibration --json`, cold (no result cache on disk) and
-  warm (result cache on disk);
-- the overview and calibration pages through Streamlit's AppTest, cold and warm; the page time
-  is measured inside the process: the first open (imports of the page's modules included), then
-  a second open after clearing Streamlit's in-memory caches, which reads only the disk cache.
+- each view's ``--json`` command that runs on such a project (scorecard, calibration, cohorts,
+  slices, shift, ood) and ``gengap summary --json`` (every view's headline), cold (no result
+  cache on disk) and warm (result cache on disk);
+- the overview, calibration, cohorts and feature-space pages through Streamlit's AppTest, cold
+  and warm; the page time is measured inside the process: the first open (imports of the
+  page's modules included), then a second open after clearing Streamlit's in-memory caches,
+  which reads only the disk cache.
 
-Medians of --repeats runs. Prints a Markdown table and the 1M/10k ratios of the cold commands.
+Medians of --repeats runs. Prints a Markdown table with the ratio of the last size to the first.
 
     python benchmarks/scale.py [--rows 10000 1000000] [--repeats 3]
+    python benchmarks/scale.py --rows 1000000 10000000 --repeats 1 --keep /tmp/gengap-scale
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
@@ -66,33 +69,44 @@ print(first, open_page())
 
 
 def build_project(root: Path, rows: int) -> Path:
-    """A brought-predictions project: one Parquet file with a `probs` list column."""
+    """A brought-predictions project: one Parquet file with a `probs` list column, written one
+    split at a time (vectorised: 10,000,000 rows in about a minute and under 3 GB)."""
+    import pyarrow.compute as pc
+
     rng = np.random.default_rng(0)
-    parts = []
+    root.mkdir(parents=True, exist_ok=True)
+    writer = None
     for split, share in SPLITS.items():
         n = int(rows * share)
         skill = {"train": 3.0, "val": 2.0, "test": 2.0, "shifted": 1.2, "field": 1.0}[split]
         labels = rng.integers(0, N_CLASSES, n)
         logits = rng.normal(size=(n, N_CLASSES)).astype(np.float32)
         logits[np.arange(n), labels] += skill
-        probs = np.exp(logits - logits.max(1, keepdims=True))
-        probs /= probs.sum(1, keepdims=True)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "split": split,
-                    "sample_id": [f"{split}-{i}" for i in range(n)],
-                    "label": labels,
-                    "site": rng.choice(["north", "south", "east", "west"], n),
-                    "sensor": rng.choice(["A", "B", "C"], n),
-                    "hour": rng.integers(0, 24, n),
-                    "probs": list(probs.astype(np.float32)),
-                }
-            )
+        logits -= logits.max(1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(1, keepdims=True)
+        probs = pa.FixedSizeListArray.from_arrays(pa.array(logits.reshape(-1)), N_CLASSES)
+        del logits
+        numbers = pa.array(np.arange(n)).cast(pa.string())
+        table = pa.table(
+            {
+                "split": pa.array(np.full(n, split)).dictionary_encode(),
+                "sample_id": pc.binary_join_element_wise(split, numbers, "-"),
+                "label": labels,
+                "site": pa.array(
+                    np.array(["north", "south", "east", "west"])[rng.integers(0, 4, n)]
+                ),
+                "sensor": pa.array(np.array(["A", "B", "C"])[rng.integers(0, 3, n)]),
+                "hour": rng.integers(0, 24, n),
+                "probs": probs,
+            }
         )
-    frame = pd.concat(parts, ignore_index=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table, root / "predictions.parquet")
+        if writer is None:
+            writer = pq.ParquetWriter(root / "predictions.parquet", table.schema)
+        writer.write_table(table, row_group_size=1_000_000)
+        del table, probs, numbers
+    if writer is not None:
+        writer.close()
     project = {
         "name": f"scale {rows:,}",
         "predictions": "predictions.parquet",
@@ -104,29 +118,41 @@ def build_project(root: Path, rows: int) -> Path:
     return root / "project.yaml"
 
 
-def run_command(arguments: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "gengap_dash.cli.main", *arguments],
-        capture_output=True, text=True, env=env, cwd=ROOT,
-    )  # fmt: skip
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"{arguments[0]} failed: {result.stderr.strip()[-500:]}")
-    json.loads(result.stdout)
-    return elapsed
+COMMANDS = ("scorecard", "summary", "calibration", "cohorts", "slices", "shift", "ood")
+PAGES = ("overview", "calibration", "cohorts", "feature_space")
 
 
-def run_page(page: str, project: Path, env: dict[str, str]) -> tuple[float, float]:
-    result = subprocess.run(
-        [sys.executable, "-c", PAGE_TIMER, page],
-        capture_output=True, text=True, cwd=ROOT,
-        env={**env, "GENGAP_PROJECT": str(project)},
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise SystemExit(f"page {page} failed: {result.stderr.strip()[-800:]}")
-    first, after_imports = result.stdout.strip().splitlines()[-1].split()
-    return float(first), float(after_imports)
+def run_process(arguments: list[str], env: dict[str, str]) -> tuple[str, float, float]:
+    """Run ``arguments`` in a new process: its stdout, wall time (s) and peak memory (GB, the
+    child's own ``ru_maxrss`` from ``os.wait4``)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(arguments, stdout=out, stderr=err, env=env, cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        raise SystemExit(f"{arguments[2:4]} failed: {stderr.strip()[-800:]}")
+    return stdout, elapsed, usage.ru_maxrss / 1e6
+
+
+def run_command(arguments: list[str], env: dict[str, str]) -> tuple[float, float]:
+    stdout, elapsed, peak = run_process(
+        [sys.executable, "-m", "gengap_dash.cli.main", *arguments], env
+    )
+    json.loads(stdout)
+    return elapsed, peak
+
+
+def run_page(page: str, project: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    stdout, _, peak = run_process(
+        [sys.executable, "-c", PAGE_TIMER, page], {**env, "GENGAP_PROJECT": str(project)}
+    )
+    first, after_imports = stdout.strip().splitlines()[-1].split()
+    return float(first), float(after_imports), peak
 
 
 def clear_results(cache: Path) -> None:
@@ -135,31 +161,39 @@ def clear_results(cache: Path) -> None:
 
 def measure(rows: int, repeats: int, folder: Path) -> dict[str, float]:
     root = folder / f"rows{rows}"
-    root.mkdir()
-    project = build_project(root, rows)
+    if (root / "project.yaml").is_file():
+        project = root / "project.yaml"  # built by an earlier run (--keep)
+    else:
+        project = build_project(root, rows)
     cache = root / "cache"
     env = {**os.environ, "GENGAP_CACHE_DIR": str(cache)}
     base = ["--cache-dir", str(cache), "--json"]
     timings: dict[str, list[float]] = {}
-    run_command(["summary", str(project), *base], env)  # fills the fingerprint memo once
+
+    def record(name: str, value: float) -> None:
+        timings.setdefault(name, []).append(value)
+        print(f"  {rows:,} rows: {name}: {value:.2f}", file=sys.stderr, flush=True)
+
+    run_command(["scorecard", str(project), *base], env)  # fills the fingerprint memo once
     for _ in range(repeats):
-        for name, arguments in (
-            ("scorecard", ["scorecard", str(project), *base]),
-            ("summary", ["summary", str(project), *base]),
-            ("calibration", ["calibration", str(project), *base]),
-        ):
+        for name in COMMANDS:
+            arguments = [name, str(project), *base]
             clear_results(cache)
-            timings.setdefault(f"{name} cold", []).append(run_command(arguments, env))
-            timings.setdefault(f"{name} warm", []).append(run_command(arguments, env))
-        for page in ("overview", "calibration"):
+            elapsed, peak = run_command(arguments, env)
+            record(f"`{name}` cold (s)", elapsed)
+            record(f"`{name}` cold, peak memory (GB)", peak)
+            elapsed, peak = run_command(arguments, env)
+            record(f"`{name}` warm (s)", elapsed)
+            record(f"`{name}` warm, peak memory (GB)", peak)
+        for page in PAGES:
             clear_results(cache)
-            cold, _ = run_page(page, project, env)
-            timings.setdefault(f"page {page} cold (first open, imports included)", []).append(cold)
-            warm, after_imports = run_page(page, project, env)
-            timings.setdefault(f"page {page} warm (new process, imports included)", []).append(warm)
-            timings.setdefault(f"page {page} warm (disk cache only, after imports)", []).append(
-                after_imports
-            )
+            cold, _, peak = run_page(page, project, env)
+            record(f"page {page} cold (first open, imports included) (s)", cold)
+            record(f"page {page} cold, peak memory (GB)", peak)
+            warm, after_imports, peak = run_page(page, project, env)
+            record(f"page {page} warm (new process, imports included) (s)", warm)
+            record(f"page {page} warm (disk cache only, after imports) (s)", after_imports)
+            record(f"page {page} warm, peak memory (GB)", peak)
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
@@ -167,12 +201,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--keep", type=Path, default=None,
+        help="build (or reuse) the projects and their caches under this folder",
+    )  # fmt: skip
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        results = {rows: measure(rows, arguments.repeats, Path(folder)) for rows in arguments.rows}
+    if arguments.keep is not None:
+        arguments.keep.mkdir(parents=True, exist_ok=True)
+        results = {
+            rows: measure(rows, arguments.repeats, arguments.keep) for rows in arguments.rows
+        }
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            results = {
+                rows: measure(rows, arguments.repeats, Path(folder)) for rows in arguments.rows
+            }
     sizes = list(results)
     print(f"medians of {arguments.repeats} runs, each in a new process\n")
-    print("| what | " + " | ".join(f"{rows:,} rows (s)" for rows in sizes) + " | ratio |")
+    print("| what | " + " | ".join(f"{rows:,} rows" for rows in sizes) + " | ratio |")
     print("|---|" + "---|" * (len(sizes) + 1))
     for name in results[sizes[0]]:
         values = [results[rows][name] for rows in sizes]

@@ -207,7 +207,10 @@ class Workspace:
         """
         state = self._state(split)
         if state.n_labelled < len(state.frame):
-            raise ProjectError(self.label_note(split) + " Ask is_labelled(split) first.")
+            labelled = ", ".join(self.labelled_splits) or "none"
+            raise ProjectError(
+                f"{self.label_note(split)} This needs labels; the labelled splits are {labelled}."
+            )
         return state.frame["label"].to_numpy(np.int64)
 
     def is_labelled(self, split: str) -> bool:

@@ -89,8 +89,10 @@ class ScorecardView(View):
 
     def headline(self, result: Scorecard) -> list[Finding]:
         from gengap_dash.analysis.scorecard.findings import headline
+        from gengap_dash.findings.unlabelled import KIND
 
-        return [headline(result)]
+        unlabelled = [f for f in self.findings(result) if f.kind == KIND]
+        return [headline(result), *unlabelled]  # the summary says which splits lack labels
 
     def to_json(self, result: Scorecard) -> dict[str, Any]:
         return result.to_dict()
