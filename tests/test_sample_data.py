@@ -20,6 +20,7 @@ SAMPLE = ROOT / "sample_data" / "digits"
 
 COLUMNS = ["sample_id", "label", "pixels", "ink", "shift", "severity", "source", "timestamp"]
 ROLES = {"train", "validation", "test", "shifted", "deployment"}
+PLANTED_COLUMNS = {"train": ["planted_flip"], "test": ["planted_flip", "twin_of"]}
 
 
 def _import(name: str, path: Path):
@@ -150,7 +151,8 @@ def test_tables_have_the_documented_columns(tables: dict[str, pd.DataFrame], pro
     for name, frame in tables.items():
         role = project["splits"][name]["role"]
         pairing = ["source_id"] if role == "shifted" else []  # see tests/test_saliency_view.py
-        assert list(frame.columns) == [COLUMNS[0], *pairing, *COLUMNS[1:]], name
+        planted = PLANTED_COLUMNS.get(name, [])  # the planted truth, see below
+        assert list(frame.columns) == [COLUMNS[0], *pairing, *COLUMNS[1:], *planted], name
         assert frame["sample_id"].str.startswith(f"{name}-").all()
         assert frame["label"].between(0, 9).all()
         pixels = np.stack(frame["pixels"].to_numpy())
@@ -164,14 +166,14 @@ def test_tables_have_the_documented_columns(tables: dict[str, pd.DataFrame], pro
         elif role == "shifted":
             assert frame["shift"].nunique() == 1 and frame["shift"].iloc[0] != "none"
             assert set(frame["severity"]) == {1, 2, 3}
-            assert len(frame) == len(tables["test"])
+            assert len(frame) == len(tables["test"]) - build_digits.N_TWINS
         else:
             assert (frame["timestamp"].dt.year == 2026).all()
             span = frame["timestamp"].max() - frame["timestamp"].min()
             assert pd.Timedelta(weeks=11) < span <= pd.Timedelta(weeks=12)
             assert frame["severity"].between(0, 3).all()
             assert ((frame["shift"] == "none") == (frame["severity"] == 0)).all()
-    assert [len(tables[s]) for s in ("train", "val", "test")] == [800, 400, 597]
+    assert [len(tables[s]) for s in ("train", "val", "test")] == [800, 400, 597 + 36]
     # ink tertiles are cut on the train split
     assert tables["train"]["ink"].value_counts().between(260, 275).all()
 
@@ -252,3 +254,33 @@ def test_field_plants_a_weak_slice_and_a_growing_cohort(tables: dict[str, pd.Dat
     by_time = field.sort_values("timestamp")
     first, last = np.array_split((by_time["source"] == phone).to_numpy(), 2)
     assert last.mean() > first.mean() + 0.1
+
+
+def test_train_and_test_plant_flipped_labels_and_test_plants_twins(
+    tables: dict[str, pd.DataFrame], project: dict
+) -> None:
+    """The label errors and leakage recorded in sample_data/digits/README.md ("Ground truth")."""
+    clean = build_digits.make_tables(0)
+    assert not {"planted_flip", "twin_of"} & set(project["metadata"])  # never read as metadata
+    for split in build_digits.FLIP_SPLITS:
+        published = tables[split].iloc[: len(clean[split])]
+        flipped = published["planted_flip"].to_numpy()
+        assert flipped.sum() == round(0.03 * len(clean[split]))
+        changed = published["label"].to_numpy() != clean[split]["label"].to_numpy()
+        assert np.array_equal(changed, flipped)  # a flip always names another class
+        for column in ("sample_id", "ink", "source", "timestamp"):
+            assert published[column].equals(clean[split][column]), column
+    test, train = tables["test"], tables["train"].set_index("sample_id")
+    twins = test[test["twin_of"] != ""]
+    assert len(twins) == build_digits.N_TWINS and (test.index[-36:] == twins.index).all()
+    assert twins["sample_id"].tolist() == [f"test-{597 + i:05d}" for i in range(36)]
+    assert not twins["planted_flip"].any() and not train.loc[twins["twin_of"], "planted_flip"].any()
+    assert (twins["label"].to_numpy() == train.loc[twins["twin_of"], "label"].to_numpy()).all()
+    pixels = np.stack(twins["pixels"].to_numpy()).astype(int)
+    sources = np.stack(train.loc[twins["twin_of"], "pixels"].to_numpy()).astype(int)
+    difference = np.abs(pixels - sources).max(axis=1)
+    assert (difference[: build_digits.N_EXACT_TWINS] == 0).all()
+    assert (difference[build_digits.N_EXACT_TWINS :] > 0).all()
+    assert (difference <= 15).all()  # light noise (std 3 on 0..255)
+    # the shifted splits still pair with the clean test rows
+    assert set(tables["rotated"]["source_id"]) == set(test["sample_id"].iloc[:597])

@@ -115,9 +115,15 @@ def _cohort_findings(audit: LabelAudit, split) -> list[Finding]:
 
 
 def headline_finding(audit: LabelAudit) -> Finding | None:
-    """The out-of-sample split with the largest share of suspects (else any split)."""
+    """The validation or test split with the largest share of suspects (else a shifted or
+    deployment split, else the training split)."""
     findings = [f for f in label_findings(audit) if f.kind == "labels.split"]
-    held_out = [f for f in findings if not f.facts["in_sample"]] or findings
+    roles = {a.split: a.role for a in audit.splits}
+    held_out = (
+        [f for f in findings if not f.facts["in_sample"] and roles[f.split] not in SHIFTED_ROLES]
+        or [f for f in findings if not f.facts["in_sample"]]
+        or findings
+    )
     if not held_out:
         return None
     return max(held_out, key=lambda f: -math.inf if f.value is None else f.value)

@@ -30,6 +30,8 @@ DEFAULT_THRESHOLD = 0.995
 (docs/data-quality.md explains the choice)."""
 BRUTE_FORCE_MAX = 20_000 * 20_000
 """Query x train pairs up to which the exact search runs (above: pynndescent)."""
+QUERY_CANDIDATES = 10
+"""Candidates pynndescent returns per query; the nearest of them by exact cosine is kept."""
 _BLOCK_ELEMENTS = 16_000_000  # similarity entries materialised at once (64 MB as float32)
 
 Method = Literal["auto", "brute", "nndescent"]
@@ -229,8 +231,8 @@ def _nndescent(
     index = NNDescent(
         train, metric="euclidean", n_neighbors=15, random_state=seed, n_jobs=n_jobs, low_memory=True
     )
-    rows, _ = index.query(query, k=3)
-    candidates = train[rows]  # (n, 3, d): re-score the candidates exactly
+    rows, _ = index.query(query, k=min(QUERY_CANDIDATES, train.shape[0]))
+    candidates = train[rows]  # (n, k, d): re-score the candidates exactly
     similarity = np.einsum("nkd,nd->nk", candidates, query)
     pick = similarity.argmax(axis=1)
     return rows[np.arange(len(rows)), pick].astype(np.int64), similarity[
