@@ -657,3 +657,96 @@ def test_lock_files_are_reused_not_multiplied(tmp_path: Path) -> None:
         with cache.lock(key):
             pass
     assert len(list((tmp_path / "v1" / "locks").iterdir())) == len(locks)
+
+
+# -- sharded entries (written by the distributed engine, read like any other) -----------------
+
+
+def _write_shards(cache: ArrayCache, bounds=((0, 3), (3, 5), (5, 7))) -> list[str]:
+    names = []
+    for start, stop in bounds:
+        name = f"rows-{start:04d}-{stop:04d}"
+        part = {k: v[start:stop] for k, v in _arrays().items()}
+        cache.store_shard(KEY, name, part, start=start, stop=stop, info={"width": 3})
+        names.append(name)
+    return names
+
+
+def test_a_sharded_entry_loads_as_the_same_arrays(tmp_path: Path) -> None:
+    cache = ArrayCache(tmp_path)
+    names = _write_shards(cache)
+    assert set(cache.completed_shards(KEY)) == set(names)
+    # shards alone are no entry: a reader sees a miss until the manifest is written
+    assert not cache.contains(KEY)
+    assert cache.load(KEY) is None
+    path = cache.finish_sharded(KEY, names, info={"split": "train", "engine": "ray"})
+    assert path == cache.entry_path(KEY)
+    assert cache.contains(KEY)
+    _assert_same(cache.load(KEY), _arrays())
+    assert cache.info(KEY) == {"split": "train", "engine": "ray"}
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["format"] == "sharded"
+    assert [shard["name"] for shard in manifest["shards"]] == names
+    assert manifest["files"]["logits"] == {"shape": [7, 3], "dtype": "float32"}
+    assert not cache.partial_path(KEY).exists()
+    assert cache.notes == []
+
+
+def test_a_complete_shard_is_kept_and_a_broken_one_is_written_again(tmp_path: Path) -> None:
+    cache = ArrayCache(tmp_path)
+    names = _write_shards(cache)
+    first = cache.partial_path(KEY) / names[0]
+    stamp = (first / "logits.npy").stat().st_mtime_ns
+    _write_shards(cache)  # a resumed run: the complete shards stay as they are
+    assert (first / "logits.npy").stat().st_mtime_ns == stamp
+    # a shard cut short (a worker killed while writing) does not count as done
+    broken = cache.partial_path(KEY) / names[1] / "logits.npy"
+    broken.write_bytes(broken.read_bytes()[:-4])
+    assert set(cache.completed_shards(KEY)) == {names[0], names[2]}
+    (cache.partial_path(KEY) / names[2] / "shard.json").unlink()  # died before its marker
+    assert set(cache.completed_shards(KEY)) == {names[0]}
+    _write_shards(cache)
+    assert set(cache.completed_shards(KEY)) == set(names)
+    cache.finish_sharded(KEY, names)
+    _assert_same(cache.load(KEY), _arrays())
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda entry: _corrupt_flip(entry / "shards" / "rows-0003-0005"),
+        lambda entry: shutil.rmtree(entry / "shards" / "rows-0005-0007"),
+        lambda entry: (entry / "shards" / "rows-0009-0010").mkdir(),
+    ],
+    ids=["flipped-byte", "missing-shard", "extra-shard"],
+)
+def test_a_corrupt_sharded_entry_is_a_miss_and_removed(tmp_path: Path, corrupt) -> None:
+    cache = ArrayCache(tmp_path)
+    entry = cache.finish_sharded(KEY, _write_shards(cache))
+    corrupt(entry)
+    assert cache.load(KEY, what="split 'test'") is None
+    assert not entry.exists()
+    assert len(cache.notes) == 1 and "split 'test'" in cache.notes[0]
+
+
+def test_finishing_needs_every_shard_in_row_order(tmp_path: Path) -> None:
+    cache = ArrayCache(tmp_path)
+    names = _write_shards(cache)
+    with pytest.raises(ValueError, match="shard 'rows-0005-0007' starts at row 5; expected row 3"):
+        cache.finish_sharded(KEY, [names[0], names[2]])
+    with pytest.raises(ValueError, match="shard 'rows-0007-0009' is missing or incomplete"):
+        cache.finish_sharded(KEY, [*names, "rows-0007-0009"])
+    assert not cache.contains(KEY)  # nothing a reader would take as complete
+    with pytest.raises(ValueError, match="expected 2 rows"):
+        cache.store_shard(KEY, "bad", {"logits": np.zeros((3, 2))}, start=0, stop=2)
+    with pytest.raises(ValueError, match="shard name without folders"):
+        cache.store_shard(KEY, "../escape", {"logits": np.zeros((2, 2))}, start=0, stop=2)
+
+
+def test_finishing_keeps_an_entry_another_writer_completed(tmp_path: Path) -> None:
+    cache = ArrayCache(tmp_path)
+    names = _write_shards(cache)
+    cache.store(KEY, {"logits": np.ones((7, 3), np.float32)})
+    cache.finish_sharded(KEY, names)
+    np.testing.assert_array_equal(cache.load(KEY)["logits"], np.ones((7, 3), np.float32))
+    assert not cache.partial_path(KEY).exists()

@@ -388,3 +388,144 @@ def test_output_width_not_matching_classes(tabular_project: Path, cache_dir: Pat
     ):
         workspace.compute()
     assert cache_entries(cache_dir) == []
+
+
+# -- default throughput: the channels_last probe and the torch.compile opt-in ------------------
+
+
+class _Cnn(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _images(n: int = 40) -> torch.Tensor:
+    return torch.rand(n, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture
+def fresh_probes(monkeypatch: pytest.MonkeyPatch):
+    """An empty probe memo and probes on any run length; yields the list of timed passes."""
+    from gengap_dash.engine import inference
+
+    monkeypatch.setattr(inference, "_probes", {})
+    monkeypatch.setattr(inference, "PROBE_MIN_BATCHES", 1)
+    monkeypatch.setattr(inference, "PROBE_MIN_SECONDS", 0.0)
+    return inference
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channels_last_gives_the_plain_outputs(channels_last: bool) -> None:
+    x = _images()
+    plain = _bare_loop(_Cnn().eval(), x)
+    outputs = run_inference(
+        _Cnn().eval(),
+        SampleSource(len(x), tensor=x),
+        settings=_settings(channels_last=channels_last),
+    )
+    assert outputs.channels_last is channels_last
+    np.testing.assert_allclose(outputs.logits, plain, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("times", "chosen"),
+    [((1.0, 0.5), True), ((1.0, 0.95), False), ((0.5, 1.0), False)],
+    ids=["faster", "within-margin", "slower"],
+)
+def test_the_probe_picks_channels_last_only_when_clearly_faster(
+    fresh_probes, monkeypatch: pytest.MonkeyPatch, times, chosen: bool
+) -> None:
+    calls: list[bool] = []
+
+    def timed(model, batch, repeats=2):
+        calls.append(batch.is_contiguous(memory_format=torch.channels_last))
+        return times[(len(calls) - 1) % 2]
+
+    monkeypatch.setattr(fresh_probes, "_best_time", timed)
+    model, x = _Cnn().eval(), _images()
+    outputs = run_inference(model, SampleSource(len(x), tensor=x), settings=_settings())
+    assert calls == [False, True]  # the default layout first, then channels_last
+    assert outputs.channels_last is chosen
+    np.testing.assert_allclose(outputs.logits, _bare_loop(_Cnn().eval(), x), rtol=1e-5, atol=1e-6)
+    # remembered for this model, device and batch shape: the next split is not probed again
+    again = run_inference(model, SampleSource(len(x), tensor=x), settings=_settings())
+    assert len(calls) == 2 and again.channels_last is chosen
+    # another batch shape is probed again
+    run_inference(model, SampleSource(len(x), tensor=x), settings=_settings(batch_size=16))
+    assert len(calls) == 4
+
+
+def test_short_runs_and_explicit_settings_are_not_probed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gengap_dash.engine import inference
+
+    monkeypatch.setattr(inference, "_probes", {})
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("probed")
+
+    monkeypatch.setattr(inference, "_best_time", refuse)
+    x = _images(40)  # 5 batches of 8: fewer than PROBE_MIN_BATCHES
+    outputs = run_inference(_Cnn().eval(), SampleSource(len(x), tensor=x), settings=_settings())
+    assert outputs.channels_last is False
+    monkeypatch.setattr(inference, "PROBE_MIN_BATCHES", 1)
+    for setting in (True, False):
+        outputs = run_inference(
+            _Cnn().eval(), SampleSource(len(x), tensor=x), settings=_settings(channels_last=setting)
+        )
+        assert outputs.channels_last is setting
+    # models without 2-D convolutions are never probed
+    mlp = run_inference(_Mlp().eval(), SampleSource(37, tensor=_x()), settings=_settings())
+    assert mlp.channels_last is False
+    assert not inference._probes
+
+
+def test_a_real_probe_runs_and_is_remembered(fresh_probes) -> None:
+    model, x = _Cnn().eval(), _images()
+    outputs = run_inference(model, SampleSource(len(x), tensor=x), settings=_settings())
+    (probe,) = fresh_probes._probes.values()
+    assert probe.default_seconds > 0 and probe.channels_last_seconds > 0
+    assert outputs.channels_last is probe.channels_last
+    # the model is left in the layout the run used, its outputs the plain path's
+    assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last) is (
+        probe.channels_last
+    )
+    np.testing.assert_allclose(outputs.logits, _bare_loop(_Cnn().eval(), x), rtol=1e-5, atol=1e-6)
+
+
+def test_compile_is_opt_in_and_reports_its_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plumbing of ``inference.compile`` (the eager backend: inductor takes ~50 s here)."""
+    compiled: list[nn.Module] = []
+    real_compile = torch.compile
+
+    def eager_compile(model, **kwargs):
+        compiled.append(model)
+        return real_compile(model, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    model, x = _Cnn().eval(), _images()
+    plain = run_inference(model, SampleSource(len(x), tensor=x), settings=_settings())
+    assert plain.compile_seconds is None and compiled == []
+    outputs = run_inference(model, SampleSource(len(x), tensor=x), settings=_settings(compile=True))
+    assert compiled == [model]
+    assert outputs.compile_seconds is not None and outputs.compile_seconds > 0
+    np.testing.assert_allclose(outputs.logits, plain.logits, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outputs.embeddings, plain.embeddings, rtol=1e-5, atol=1e-6)
+    run_inference(model, SampleSource(len(x), tensor=x), settings=_settings(compile=True))
+    assert compiled == [model]  # compiled once per model object
+
+
+def test_compile_setting_is_validated(tmp_path: Path) -> None:
+    assert _image_spec(tmp_path, compile=True).inference.compile is True
+    assert _image_spec(tmp_path).inference.compile is False
+    with pytest.raises(ProjectError, match=r"inference\.compile is 'yes'; expected true or false"):
+        _image_spec(tmp_path, compile="yes")
+    with pytest.raises(ProjectError, match=r"inference\.compile is 1; expected true or false"):
+        _image_spec(tmp_path, compile=1)
