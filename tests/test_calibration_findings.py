@@ -227,6 +227,11 @@ def test_every_calibration_kind_has_a_template():
         "calibration.temperature_fit",
         "calibration.temperature_transfer",
         "calibration.recalibration",
+        "calibration.metrics_range",
+        "calibration.worst_bin",
+        "calibration.diagrams",
+        "calibration.cohort_extremes",
+        "calibration.selective",
     } <= kinds
 
 
@@ -234,3 +239,88 @@ def test_calibration_findings_puts_the_headline_first(report, comparison):
     found = cal_findings.calibration_findings({"val": report}, {"val": "validation"}, comparison)
     assert found[0].kind == "calibration.headline"
     assert len(found) == 1 + len(cal_findings.temperature_findings(comparison))
+
+
+# --------------------------------------------------------------------------------------------
+# The page's takeaways: metrics range, worst bin, diagrams, cohort extremes
+# --------------------------------------------------------------------------------------------
+
+
+def test_metrics_range_compares_the_extreme_held_out_splits(report):
+    reports = {
+        "train": with_ece(report, 0.001, 0.0, 0.002),
+        "val": with_ece(report, 0.02, 0.015, 0.025),
+        "field": with_ece(report, 0.09, 0.08, 0.10),
+    }
+    roles = {"train": "train", "val": "validation", "field": "deployment"}
+    found = cal_findings.metrics_range_finding(reports, roles)
+    assert (found.split, found.reference, found.reason) == ("field", "val", "intervals_apart")
+    assert (found.value, found.low, found.high) == (0.09, 0.08, 0.10)
+    assert found.facts["best_ece"] == 0.02
+    assert render(found).startswith(
+        "ECE ranges from 2.0% on val to 9.0% on field; their 95% intervals do not overlap, so "
+        "the difference is real, not noise. NLL goes from "
+    )
+    reports["field"] = with_ece(report, 0.03, 0.02, 0.04)  # 0.02 <= 0.025: overlapping
+    assert cal_findings.metrics_range_finding(reports, roles).reason == "intervals_overlap"
+    alone = cal_findings.metrics_range_finding({"val": reports["val"]}, roles)
+    assert (alone.reason, alone.reference) == ("single_split", None)
+    assert render(alone).startswith("On val, ECE is 2.0% (1.5 to 2.5) and NLL ")
+
+
+def test_worst_bin_picks_the_bin_adding_most_to_the_ece(report):
+    reports = {"val": report}
+    found = cal_findings.worst_bin_finding(reports, {"val": "validation"})
+    bins = report.reliability
+    contribution = np.where(bins.count > 0, bins.count * np.abs(np.nan_to_num(bins.gap)), -1)
+    index = int(np.argmax(contribution))
+    assert found.facts["lower"] == pytest.approx(bins.lower[index])
+    assert found.facts["accuracy"] == pytest.approx(bins.accuracy[index])
+    confident = bins.mean_confidence[index] >= bins.accuracy[index]
+    assert found.reason == ("overconfident" if confident else "underconfident")
+    sparse = int(((bins.count > 0) & (bins.count < cal_findings.SPARSE_BIN)).sum())
+    assert found.facts["sparse_points"] == sparse
+    assert found.facts["drawn_points"] == int((bins.count > 0).sum())
+    text = render(found)
+    assert text.startswith("On val, the largest miscalibration is in the ")
+    assert ("fewer than 10 samples" in text) == (sparse > 0)
+
+
+def test_cohort_extremes_rank_by_the_metric_and_count_small_cohorts(report):
+    from gengap_dash.analysis.calibration.cohorts import CohortCalibration
+
+    cohorts = {
+        "test": CohortCalibration(
+            summaries={
+                "A": with_ece(report, 0.02, 0.01, 0.03),
+                "B": with_ece(report, 0.12, 0.10, 0.14),
+                "C": with_ece(report, 0.50, NAN, NAN),
+            },
+            too_few={"A": False, "B": False, "C": True},
+            min_samples=100,
+        )
+    }
+    found = cal_findings.cohort_extremes_finding(cohorts, "ece", "site")
+    assert (found.split, found.facts["worst_cohort"], found.value) == ("test", "B", 0.12)
+    assert found.facts["best_cohort"] == "A" and found.facts["too_small"] == 1
+    assert render(found) == (
+        "The worst cohort is site = B on test: ECE 12.0% (10.0 to 14.0); the best is site = A "
+        "on test: 2.0% (1.0 to 3.0). 1 cohort has fewer than 100 samples: their values are "
+        "shown as open markers without an interval, because so few samples cannot pin them down."
+    )
+    by_accuracy = cal_findings.cohort_extremes_finding(cohorts, "accuracy", "site")
+    assert by_accuracy.facts["worst_cohort"] in {"A", "B"}  # same accuracy: either is worst
+    only_small = {"test": dataclasses.replace(cohorts["test"], too_few=dict.fromkeys("ABC", True))}
+    none = cal_findings.cohort_extremes_finding(only_small, "ece", "site")
+    assert none.reason == "all_too_small"
+    assert render(none).startswith("Every cohort of site is too small for an interval. 3 cohorts")
+
+
+def test_diagrams_finding_lists_each_drawn_split(comparison):
+    splits = list(comparison.before)[:2]
+    found = cal_findings.diagrams_finding(comparison, splits)
+    assert list(found.facts["splits"]) == splits
+    first = found.facts["splits"][splits[0]]
+    assert first["after"] == comparison.after[splits[0]].ece.value
+    assert render(found).startswith(f"ECE {splits[0]}: ")
+    assert "after histogram binning" in render(found)

@@ -15,9 +15,9 @@ from conftest import edit_yaml
 from streamlit.testing.v1 import AppTest
 
 from gengap_dash.analysis.calibration.cohorts import calibration_by_cohort
-from gengap_dash.analysis.calibration.findings import temperature_findings
+from gengap_dash.analysis.calibration.findings import selective_finding, temperature_findings
 from gengap_dash.analysis.calibration.report import calibration_report, top_label
-from gengap_dash.analysis.calibration.selective import risk_coverage_curve, selective_sentence
+from gengap_dash.analysis.calibration.selective import risk_coverage_curve
 from gengap_dash.analysis.calibration.temperature import (
     fit_temperature,
     temperature_scaling_comparison,
@@ -137,7 +137,7 @@ def test_the_page_shows_the_library_numbers(
         )
         for split in splits
     }
-    sentence = selective_sentence(curves, roles=workspace.split_roles)
+    sentence = render(selective_finding(curves, workspace.split_roles))
     assert sentence.startswith("Keeping the 90% most confident predictions, error is")
     assert sentence in text
 
@@ -275,9 +275,7 @@ def test_the_cohort_column_switches(
     )
     distinct = every_split.nunique()
     assert distinct > 50  # counted over every split (the view's result records it)
-    assert f"row\\_id has {distinct:,} different values" in "\n".join(
-        w.value for w in app.warning
-    )
+    assert f"row\\_id has {distinct:,} different values" in "\n".join(w.value for w in app.warning)
     assert "calibration_risk_coverage" in charts(app)
 
 

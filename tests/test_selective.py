@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from gengap_dash.analysis.calibration import selective
+from gengap_dash.analysis.calibration.findings import selective_finding
+from gengap_dash.findings.render import render
 from gengap_dash.plots.selective import risk_coverage_chart
 from gengap_dash.plots.style import split_colors
 from gengap_dash.project.errors import ProjectError
@@ -134,20 +136,38 @@ def test_sentence_compares_the_test_split_with_the_worst_other():
         "rotated": "shifted",
         "blurred": "shifted",
     }
-    assert selective.selective_sentence(curves, roles=roles) == (
+    finding = selective_finding(curves, roles)
+    assert (finding.split, finding.reference, finding.reason) == (
+        "rotated",
+        "test",
+        "clearly_worse",
+    )
+    assert finding.value == selective.risk_at_coverage(curves["rotated"], 0.9)
+    assert finding.facts["reference_risk"] == selective.risk_at_coverage(curves["test"], 0.9)
+    reference = finding.facts["reference_risk"]
+    assert finding.threshold == pytest.approx(max(1.5 * reference, reference + 0.01))
+    assert render(finding).startswith(
         "Keeping the 90% most confident predictions, error is 2.1% on test but 14.8% on rotated."
     )
     close = {"test": curves["test"], "val": curves["val"]}
-    assert selective.selective_sentence(close, roles=roles) == (
+    assert render(selective_finding(close, roles)).startswith(
         "Keeping the 90% most confident predictions, error is 2.1% on test and 2.0% on val."
     )
-    alone = selective.selective_sentence({"test": curves["test"]}, roles=roles, coverage=0.9)
-    assert alone == (
+    alone = selective_finding({"test": curves["test"]}, roles, coverage=0.9)
+    assert alone.reason == "reference_only" and alone.split is None
+    assert render(alone) == (
         "Keeping the 90% most confident predictions, error on test is 2.1% "
         "(against 1.9% when the model answers everything)."
     )
-    without_roles = selective.selective_sentence({"a": curves["rotated"], "b": curves["test"]})
-    assert without_roles.endswith("error is 14.8% on a and 2.1% on b.")
+    without_roles = render(selective_finding({"a": curves["rotated"], "b": curves["test"]}))
+    assert "error is 14.8% on a and 2.1% on b." in without_roles
+    lowest = min(curves, key=lambda split: curves[split].aurc)
+    highest = max(curves, key=lambda split: curves[split].aurc)
+    assert render(finding).endswith(
+        f"Averaged over every coverage (AURC), error is lowest on {lowest} "
+        f"({100 * curves[lowest].aurc:.2f}%) and highest on {highest} "
+        f"({100 * curves[highest].aurc:.2f}%)."
+    )
 
 
 @pytest.mark.parametrize(
@@ -199,7 +219,7 @@ def test_sentence_compares_the_test_split_with_the_worst_other():
             r"`coverage` in \(0, 1\], but got 1.5",
         ),
         (
-            lambda: selective.selective_sentence({}),
+            lambda: selective_finding({}),
             ValueError,
             r"at least one split, but got none",
         ),

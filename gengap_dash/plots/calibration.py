@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from gengap_dash.analysis.calibration.cohorts import CohortCalibration
+from gengap_dash.analysis.calibration.findings import SPARSE_BIN
 from gengap_dash.analysis.calibration.report import (
     METRIC_LABELS,
     METRIC_NAMES,
@@ -30,7 +31,7 @@ ReliabilityLayout = Literal["overlay", "side_by_side"]
 
 DIAGONAL_COLOR = "#9aa3b2"
 
-MIN_RELIABLE_BIN = 10
+MIN_RELIABLE_BIN = SPARSE_BIN
 """Reliability-diagram bins with fewer samples than this are drawn faded: their accuracy is a
 guess (a 95% Wilson interval of about +-30 points at 10 samples)."""
 

@@ -13,12 +13,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from gengap_dash.analysis.calibration.cohorts import CohortCalibration
-from gengap_dash.analysis.calibration.findings import headline_finding, temperature_findings
+from gengap_dash.analysis.calibration.findings import (
+    cohort_extremes_finding,
+    diagrams_finding,
+    headline_finding,
+    metrics_range_finding,
+    selective_finding,
+    temperature_findings,
+    worst_bin_finding,
+)
 from gengap_dash.analysis.calibration.report import (
     METRIC_LABELS,
     METRIC_UNITS,
@@ -28,14 +35,13 @@ from gengap_dash.analysis.calibration.selective import (
     DEFAULT_COVERAGE,
     RiskCoverage,
     risk_at_coverage,
-    selective_sentence,
 )
 from gengap_dash.analysis.calibration.temperature import TemperatureComparison
 from gengap_dash.findings.calibration import GAIN_VERDICT_LABELS
 from gengap_dash.findings.model import worst
 from gengap_dash.findings.render import render
 from gengap_dash.findings.tables import with_interval
-from gengap_dash.findings.words import compact, number, percent, plural, points
+from gengap_dash.findings.words import compact, number, percent, points
 from gengap_dash.plots.calibration import MIN_RELIABLE_BIN, reliability_diagram
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.binning import DEFAULT_N_BINS
@@ -181,10 +187,6 @@ def reliability_section(
         f"**What to take from it:** {_escape_markdown(reliability_takeaway(reports, roles))}"
     )
     st.caption(reliability_shows(chosen.strategy))
-
-
-SPARSE_BIN = MIN_RELIABLE_BIN
-"""A reliability point backed by fewer samples than this is faded and called out as noisy."""
 
 
 def reliability_shows(strategy: str) -> str:
@@ -437,18 +439,6 @@ def metrics_table(reports: Mapping[str, CalibrationSummary]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _bin_range(lower: float, upper: float) -> str:
-    decimals = 0 if upper - lower >= 0.05 else 1 if upper - lower >= 0.005 else 2
-    return f"{100 * lower:.{decimals}f}–{100 * upper:.{decimals}f}%"
-
-
-def _held_out(reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]) -> list[str]:
-    """The splits to compare, without train when there are others (train is trivially
-    calibrated)."""
-    others = [split for split in reports if roles.get(split) != "train"]
-    return others or list(reports)
-
-
 # --------------------------------------------------------------------------------------------
 # Takeaways: sentences computed from the numbers
 # --------------------------------------------------------------------------------------------
@@ -465,70 +455,14 @@ def headline(
 
 def metrics_takeaway(reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]) -> str:
     """Where ECE and NLL are lowest and highest, and whether the difference is beyond noise."""
-    splits = _held_out(reports, roles)
-    best = min(splits, key=lambda split: reports[split].ece.value)
-    worst = max(splits, key=lambda split: reports[split].ece.value)
-    if best == worst:
-        return (
-            f"On {worst}, ECE is {format_estimate('ece', reports[worst].ece)} and NLL "
-            f"{format_estimate('nll', reports[worst].nll)}."
-        )
-    low, high = reports[best].ece, reports[worst].ece
-    text = (
-        f"ECE ranges from {format_value('ece', low.value)} on {best} to "
-        f"{format_value('ece', high.value)} on {worst}; "
-    )
-    if high.low > low.high:
-        text += "their 95% intervals do not overlap, so the difference is real, not noise."
-    else:
-        text += "their 95% intervals overlap, so the difference may be noise."
-    text += (
-        f" NLL goes from {format_value('nll', reports[best].nll.value)} on {best} to "
-        f"{format_value('nll', reports[worst].nll.value)} on {worst}."
-    )
-    return text
+    return render(metrics_range_finding(reports, roles))
 
 
 def reliability_takeaway(
     reports: Mapping[str, CalibrationSummary], roles: Mapping[str, str]
 ) -> str:
     """The bin that contributes most to the worst split's ECE, in words."""
-    splits = _held_out(reports, roles)
-    worst = max(splits, key=lambda split: reports[split].ece.value)
-    bins = reports[worst].reliability
-    contribution = np.where(bins.count > 0, bins.count * np.abs(np.nan_to_num(bins.gap)), -1.0)
-    index = int(np.argmax(contribution))
-    accuracy, confidence = bins.accuracy[index], bins.mean_confidence[index]
-    where = _bin_range(bins.lower[index], bins.upper[index])
-    text = (
-        f"On {worst}, the largest miscalibration is in the {where} confidence bin "
-        f"({100 * bins.share[index]:.0f}% of its samples): "
-    )
-    if confidence >= accuracy:
-        text += (
-            f"the model claims {100 * confidence:.1f}% there but is right only "
-            f"{100 * accuracy:.1f}% of the time."
-        )
-    else:
-        text += (
-            f"the model claims only {100 * confidence:.1f}% there but is right "
-            f"{100 * accuracy:.1f}% of the time."
-        )
-    best = min(splits, key=lambda split: reports[split].ece.value)
-    if best != worst:
-        text += (
-            f" {best} stays closest to the diagonal (ECE "
-            f"{format_value('ece', reports[best].ece.value)})."
-        )
-    counts = [report.reliability.count for report in reports.values()]
-    sparse = sum(int(((count > 0) & (count < SPARSE_BIN)).sum()) for count in counts)
-    drawn = sum(int((count > 0).sum()) for count in counts)
-    if sparse:
-        text += (
-            f" {sparse} of the {drawn} points come from bins with fewer than {SPARSE_BIN} "
-            "samples; they are faded and their intervals are wide: they swing by chance."
-        )
-    return text
+    return render(worst_bin_finding(reports, roles))
 
 
 def temperature_table(comparison: TemperatureComparison) -> pd.DataFrame:
@@ -578,14 +512,7 @@ def default_diagram_splits(
 
 
 def temperature_diagrams_takeaway(comparison: TemperatureComparison, splits: Sequence[str]) -> str:
-    method = RECALIBRATIONS[comparison.recalibration.method].lower()
-    parts = [
-        f"{split}: {format_value('ece', comparison.before[split].ece.value)} before, "
-        f"{format_value('ece', comparison.after[split].ece.value)} after scaling, "
-        f"{format_value('ece', comparison.recalibrated[split].ece.value)} after {method}"
-        for split in splits
-    ]
-    return "ECE " + "; ".join(parts) + "."
+    return render(diagrams_finding(comparison, list(splits)))
 
 
 def cohort_table(
@@ -609,40 +536,7 @@ def cohort_table(
 
 def cohort_takeaway(cohorts: Mapping[str, CohortCalibration], metric: str, column: str) -> str:
     """The worst and best cohort with an interval, and how many cohorts are too small."""
-
-    def badness(value: float) -> float:
-        if metric == "accuracy":
-            return -value
-        return abs(value) if metric == "overconfidence" else value
-
-    pairs = [
-        (split, cohort, getattr(summary, metric))
-        for split, result in cohorts.items()
-        for cohort, summary in result.summaries.items()
-        if not result.too_few[cohort] and np.isfinite(getattr(summary, metric).value)
-    ]
-    small = sum(sum(result.too_few.values()) for result in cohorts.values())
-    label = METRIC_LABELS[metric]
-    size = next(iter(cohorts.values())).min_samples if cohorts else 0
-    note = (
-        f" {plural(small, 'cohort')} {'has' if small == 1 else 'have'} fewer than {size} "
-        "samples: their values are shown as open "
-        "markers without an interval, because so few samples cannot pin them down."
-        if small
-        else ""
-    )
-    if not pairs:
-        return f"Every cohort of {column} is too small for an interval.{note}"
-    worst = max(pairs, key=lambda pair: badness(pair[2].value))
-    best = min(pairs, key=lambda pair: badness(pair[2].value))
-    text = (
-        f"The worst cohort is {column} = {worst[1]} on {worst[0]}: {label} "
-        f"{format_estimate(metric, worst[2])}"
-    )
-    if best[:2] != worst[:2]:
-        best_text = format_estimate(metric, best[2])
-        text += f"; the best is {column} = {best[1]} on {best[0]}: {best_text}"
-    return text + "." + note
+    return render(cohort_extremes_finding(cohorts, metric, column))
 
 
 def selective_table(curves: Mapping[str, RiskCoverage]) -> pd.DataFrame:
@@ -665,16 +559,7 @@ def selective_table(curves: Mapping[str, RiskCoverage]) -> pd.DataFrame:
 
 def selective_takeaway(curves: Mapping[str, RiskCoverage], roles: Mapping[str, str]) -> str:
     """The 90%-coverage sentence and where the area under the curve is smallest and largest."""
-    text = selective_sentence(curves, roles=roles)
-    if len(curves) > 1:
-        best = min(curves, key=lambda split: curves[split].aurc)
-        worst = max(curves, key=lambda split: curves[split].aurc)
-        text += (
-            f" Averaged over every coverage (AURC), error is lowest on {best} "
-            f"({100 * curves[best].aurc:.2f}%) and highest on {worst} "
-            f"({100 * curves[worst].aurc:.2f}%)."
-        )
-    return text
+    return render(selective_finding(curves, roles))
 
 
 METRICS_SHOWS = (

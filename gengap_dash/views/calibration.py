@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from gengap_dash.analysis.calibration.cohorts import CohortCalibration, calibration_by_cohort
-from gengap_dash.analysis.calibration.findings import calibration_findings
+from gengap_dash.analysis.calibration.findings import calibration_findings, selective_finding
 from gengap_dash.analysis.calibration.recalibration import RecalibrationMethod
 from gengap_dash.analysis.calibration.report import (
     CalibrationSummary,
@@ -28,7 +28,6 @@ from gengap_dash.analysis.calibration.selective import (
     RiskCoverage,
     risk_at_coverage,
     risk_coverage_curve,
-    selective_sentence,
 )
 from gengap_dash.analysis.calibration.temperature import (
     TemperatureComparison,
@@ -383,7 +382,7 @@ class CalibrationView(View):
         }
         payload["selective"] = {
             "coverage": DEFAULT_COVERAGE,
-            "sentence": selective_sentence(result.curves, roles=result.roles),
+            "sentence": render(selective_finding(result.curves, result.roles)),
             "splits": {
                 split: {
                     "aurc": curve.aurc,

@@ -15,17 +15,15 @@ samples.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from gengap_dash.findings.words import percent
 from gengap_dash.project.errors import ProjectError
 
 DEFAULT_COVERAGE = 0.9
-"""The coverage the sentences compare splits at."""
+"""The coverage the ``calibration.selective`` finding compares splits at."""
 
 DEFAULT_N_POINTS = 200
 """Points of the coverage grid kept for figures (0.5% steps)."""
@@ -166,49 +164,6 @@ def risk_at_coverage(curve: RiskCoverage, coverage: float) -> float:
         raise ValueError(f"Expected `coverage` in (0, 1], but got {coverage!r}.")
     count = float(coverage) * curve.n_samples
     return float(np.interp(count, curve.kept, curve.errors) / count)
-
-
-def selective_sentence(
-    curves: Mapping[str, RiskCoverage],
-    *,
-    roles: Mapping[str, str] | None = None,
-    coverage: float = DEFAULT_COVERAGE,
-) -> str:
-    """Compare splits at one coverage, in words.
-
-    The reference is the first test split (else the first validation split, else the first
-    split); it is compared with the split of highest risk among the others (train splits left
-    out). For example: "Keeping the 90% most confident predictions, error is 2.1% on test but
-    14.8% on rotated."
-
-    Args:
-        curves: split -> curve, in project order.
-        roles: split -> role (``"train"``, ``"validation"``, ``"test"``, ``"shifted"``, ...).
-        coverage: the share of samples kept, in (0, 1].
-    """
-    if not curves:
-        raise ValueError("Expected at least one split, but got none.")
-    roles = {split: (roles or {}).get(split, "other") for split in curves}
-    risks = {split: risk_at_coverage(curve, coverage) for split, curve in curves.items()}
-    reference = next(
-        (split for role in ("test", "validation") for split in curves if roles[split] == role),
-        next(iter(curves)),
-    )
-    opening = f"Keeping the {percent(coverage, digits=0)} most confident predictions"
-    others = [split for split in curves if split != reference and roles[split] != "train"]
-    if not others:
-        full = curves[reference].error_rate
-        return (
-            f"{opening}, error on {reference} is {percent(risks[reference])} "
-            f"(against {percent(full)} when the model answers everything)."
-        )
-    worst = max(others, key=lambda split: risks[split])
-    clearly_worse = risks[worst] > max(1.5 * risks[reference], risks[reference] + 0.01)
-    link = "but" if clearly_worse else "and"
-    return (
-        f"{opening}, error is {percent(risks[reference])} on {reference} {link} "
-        f"{percent(risks[worst])} on {worst}."
-    )
 
 
 def _check_inputs(confidences: np.ndarray, hits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
