@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import edit_yaml
 from scipy.stats import binomtest
 from sklearn.neighbors import NearestNeighbors
 
@@ -269,3 +270,26 @@ def test_report_section(sample) -> None:
     html = view.report_section(result)
     assert "near-twin" in html and "The most similar pairs of test" in html
     assert view.headline(result)[0].split == "test"
+
+
+def test_an_unlabelled_split_gets_its_share_of_twins_without_accuracies(
+    tabular_project: Path,
+) -> None:
+    data = tabular_project.parent / "data"
+    train = pd.read_parquet(data / "train.parquet")
+    field = train.iloc[:10].drop(columns=["target"]).assign(row_id=[f"f{i}" for i in range(10)])
+    field.to_parquet(data / "field.parquet", index=False)
+    edit_yaml(
+        tabular_project,
+        lambda d: d["splits"].update(field={"path": "data/field.parquet", "role": "deployment"}),
+    )
+    workspace = Workspace.from_file(tabular_project)
+    result = registry.compute(registry.get_view("leakage"), workspace)
+    summary = next(s for s in result.summaries if s.split == "field")
+    assert summary.n_twins == summary.n_exact == 10 and summary.share == 1.0
+    assert np.isnan(summary.accuracy) and np.isnan(summary.accuracy_twins)
+    finding = next(f for f in leakage_findings(result) if f.split == "field")
+    assert finding.reason == "many_twins_unlabelled" and "has no labels" in render(finding)
+    labels = registry.compute(registry.get_view("labels"), workspace)
+    assert "field" not in {a.split for a in labels.splits}
+    assert any(f.kind == "data.unlabelled" for f in registry.get_view("labels").findings(labels))

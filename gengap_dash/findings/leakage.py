@@ -19,6 +19,11 @@ def _split(finding: Finding) -> str:
             f"{share} of {finding.split} has a near-twin in train ({similar}): no leakage to "
             "speak of."
         )
+    if finding.reason == "many_twins_unlabelled":
+        return (
+            f"{share} of {finding.split} has a near-twin in train ({similar}); {finding.split} "
+            "has no labels, so the accuracy on them cannot be compared with the rest."
+        )
     twins = with_interval(
         percent(facts["accuracy_twins"]),
         facts["accuracy_twins_low"],
@@ -90,8 +95,11 @@ def pairs_table(frame: pd.DataFrame, class_names) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Sample": frame["sample_id"].astype(str),
-            "Label": [class_names[int(v)] for v in frame["label"]],
-            "Correct": ["yes" if v else "no" for v in frame["correct"]],
+            "Label": [class_names[int(v)] if v >= 0 else "(none)" for v in frame["label"]],
+            "Correct": [
+                ("yes" if v else "no") if y >= 0 else "n/a"
+                for v, y in zip(frame["correct"], frame["label"], strict=True)
+            ],
             "Twin in train": frame["train_id"].astype(str),
             "Twin's label": [class_names[int(v)] for v in frame["train_label"]],
             "Similarity": [

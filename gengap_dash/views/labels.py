@@ -5,6 +5,7 @@ learning on the cached probabilities), accuracy without them, and the suspects f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -15,6 +16,7 @@ from typing import Any
 from gengap_dash.analysis.labels import LabelAudit, SplitLabels, audit_labels
 from gengap_dash.findings.model import Finding
 from gengap_dash.project.errors import ProjectError
+from gengap_dash.views._unlabelled import unlabelled_of
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import figure_block, findings_block, paragraph, table_block
 
@@ -35,7 +37,7 @@ def label_inputs(workspace, *, include_train: bool = True) -> list[SplitLabels]:
     inputs = []
     for name in workspace.split_names:
         role = workspace.split_roles[name]
-        if role == "train" and not include_train:
+        if (role == "train" and not include_train) or not workspace.is_labelled(name):
             continue
         frame = workspace.split_predictions(name)
         cohorts = {
@@ -70,10 +72,11 @@ class LabelsView(View):
     Options = LabelsOptions
 
     def compute(self, workspace, options: LabelsOptions) -> LabelAudit:
-        return audit_labels(
+        audit = audit_labels(
             label_inputs(workspace, include_train=options.include_train),
             class_names=workspace.class_names,
         )
+        return dataclasses.replace(audit, unlabelled=unlabelled_of(workspace))
 
     def findings(self, result: LabelAudit) -> list[Finding]:
         from gengap_dash.analysis.labels.findings import label_findings

@@ -88,11 +88,12 @@ def leakage_inputs(workspace) -> list[SplitInputs]:
             SplitInputs(
                 name=name,
                 role=workspace.split_roles[name],
-                labels=workspace.labels(name),
+                labels=frame["label"].to_numpy(np.int64),  # -1 where a label is missing
                 correct=frame["correct"].to_numpy(bool),
                 sample_ids=frame["sample_id"].astype(str).to_numpy(),
                 embeddings=workspace.embeddings(name),
                 digests=input_digests(workspace, name),
+                labelled=workspace.is_labelled(name),
             )
         )
     return inputs

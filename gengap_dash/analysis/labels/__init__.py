@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from gengap_dash.findings.unlabelled import UnlabelledSplit
 from gengap_dash.stats.bootstrap import DEFAULT_CONFIDENCE
 from gengap_dash.stats.proportions import wilson_interval
 
@@ -94,6 +95,7 @@ class LabelAudit:
             Wilson interval (:data:`COHORT_COLUMNS`).
         class_names: the class names, for people.
         filter_by: cleanlab's filter.
+        unlabelled: splits left out because they are not labelled on every row.
     """
 
     splits: tuple[SplitAudit, ...]
@@ -102,6 +104,7 @@ class LabelAudit:
     class_names: tuple[str, ...]
     filter_by: str = FILTER_BY
     confidence: float = DEFAULT_CONFIDENCE
+    unlabelled: tuple[UnlabelledSplit, ...] = ()
 
     def split(self, name: str) -> SplitAudit:
         return next(audit for audit in self.splits if audit.split == name)
@@ -116,6 +119,7 @@ class LabelAudit:
                 "splits": [audit.__dict__ | {"audited": audit.audited} for audit in self.splits],
                 "cohorts": self.cohorts.to_dict(orient="records"),
                 "n_suspects": len(self.suspects),
+                "unlabelled": [split.name for split in self.unlabelled],
                 "suspects": self.suspects.head(100).to_dict(orient="records"),
             }
         )

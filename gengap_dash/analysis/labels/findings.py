@@ -8,6 +8,7 @@ import math
 from gengap_dash.analysis.labels import LabelAudit
 from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import register_template_module
+from gengap_dash.findings.unlabelled import unlabelled_findings
 
 register_template_module("gengap_dash.findings.labels")
 
@@ -76,6 +77,9 @@ def label_findings(audit: LabelAudit) -> list[Finding]:
             )
         )
         findings.extend(_cohort_findings(audit, split))
+    findings.extend(
+        unlabelled_findings(audit.unlabelled, view="labels", needs=("the label audit",))
+    )
     return findings
 
 

@@ -48,7 +48,8 @@ class SplitNeighbours:
         exact: ``(n,)`` int64 row of a training sample with the same input digest, or ``-1``.
         correct: ``(n,)`` bool whether the model's prediction is right.
         sample_ids: ``(n,)`` str sample ids.
-        labels: ``(n,)`` int64 given labels.
+        labels: ``(n,)`` int64 given labels (``-1`` where missing).
+        labelled: every row has a label (else accuracies are NaN).
     """
 
     split: str
@@ -59,6 +60,7 @@ class SplitNeighbours:
     correct: np.ndarray
     sample_ids: np.ndarray
     labels: np.ndarray
+    labelled: bool = True
 
     @property
     def n(self) -> int:
@@ -263,7 +265,9 @@ def exact_matches(query: np.ndarray, train: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class SplitInputs:
     """What the leakage search reads of one split: ``embeddings`` ``(n, d)`` or None,
-    ``digests`` ``(n,)`` uint64 or None, ``labels`` and ``correct`` ``(n,)``, ``sample_ids``."""
+    ``digests`` ``(n,)`` uint64 or None, ``labels`` and ``correct`` ``(n,)``, ``sample_ids``;
+    ``labelled``: every row has a label (else the accuracies are NaN: the share of twins needs
+    no labels)."""
 
     name: str
     role: str
@@ -272,6 +276,7 @@ class SplitInputs:
     sample_ids: np.ndarray
     embeddings: np.ndarray | None = None
     digests: np.ndarray | None = None
+    labelled: bool = True
 
 
 def find_leakage(
@@ -329,6 +334,7 @@ def find_leakage(
                 np.asarray(split.correct, dtype=bool),
                 np.asarray(split.sample_ids).astype(str),
                 np.asarray(split.labels, dtype=np.int64),
+                split.labelled,
             )
         )
     result = LeakageResult(
@@ -374,6 +380,8 @@ def summarize(
     low, high = wilson_interval(hits, counts, confidence=confidence)
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+    if not split.labelled:  # the share needs no labels; accuracies do
+        value[1:] = low[1:] = high[1:] = np.nan
     return LeakageSummary(
         split.split,
         split.role,
@@ -383,7 +391,7 @@ def summarize(
         float(value[0]),
         float(low[0]),
         float(high[0]),
-        float(correct.mean()) if split.n else float("nan"),
+        float(correct.mean()) if split.n and split.labelled else float("nan"),
         float(value[1]),
         float(low[1]),
         float(high[1]),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 from gengap_dash.analysis.leakage import LeakageResult, LeakageSummary
 from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import register_template_module
@@ -50,6 +52,8 @@ def split_finding(result: LeakageResult, summary: LeakageSummary) -> Finding:
     higher = summary.accuracy_twins > summary.accuracy_rest
     if not many:
         severity, reason = "ok", "few_twins"
+    elif math.isnan(summary.accuracy):
+        severity, reason = "warning", "many_twins_unlabelled"
     elif higher:
         severity, reason = "warning", "overstates"
     else:
