@@ -74,7 +74,7 @@ def severity_curves_figure(curves: SweepCurves, *, columns: int = 3) -> go.Figur
                     legendgroup=label,
                     showlegend=index == 0,
                     line={"color": color, "dash": dash, "width": 2},
-                    marker={"size": 5},
+                    marker={"size": 5, "color": color},
                     customdata=np.stack([low, high], axis=1),
                     hovertemplate=(
                         f"{corruption_title(name)}, severity %{{x}}<br>{label} %{{y:.1f}}% "
@@ -219,7 +219,7 @@ def bridge_figure(bridge: Bridge) -> go.Figure:
             colorscale="Blues_r",
             zmin=0,
             zmax=1.5,
-            colorbar={"title": {"text": "MMD² ÷<br>MMD² to clean"}},
+            colorbar={"title": {"text": "÷ MMD²<br>to clean", "side": "top"}, "len": 0.9},
         )
     )
     for i, match in enumerate(bridge.matches):

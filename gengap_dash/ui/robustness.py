@@ -17,11 +17,6 @@ from gengap_dash.views import registry
 from gengap_dash.views import robustness as view_module
 from gengap_dash.workspace import Workspace
 
-SECTION_QUESTION = (
-    "How fast does the model break under common corruptions, is it still confident when it "
-    "errs, and which real shift does each corruption resemble?"
-)
-
 
 class _Miss(Exception):
     """The result is not in the on-disk cache yet (never cached by Streamlit)."""
@@ -80,7 +75,6 @@ def _run(workspace: Workspace, options) -> RobustnessResult | None:
 def render_robustness_section(workspace: Workspace) -> None:
     """The whole robustness section: options, the sweep (after a click when it is not cached),
     the curves, corruption errors, sensitivity (tabular) and the bridge to real shift."""
-    st.caption(SECTION_QUESTION)
     view = registry.get_view("robustness")
     reason = view.unavailable(workspace)
     if reason:

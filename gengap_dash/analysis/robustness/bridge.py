@@ -13,8 +13,8 @@ are compared on one footing:
 
 The smallest MMD² names the closest candidate; the runner-up is the closest candidate of another
 corruption (the same corruption at the next severity is nearly always second, and says nothing
-new; the clean split is reported on its own). The clean swept split is kept as a candidate: a split closest to clean data is not
-explained by any corruption.
+new; the clean split is reported on its own). The clean swept split is kept as a candidate: a
+split closest to clean data is not explained by any corruption.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class Bridge:
         reference: the swept split.
         bandwidth: the RBF kernel's sigma shared by all comparisons.
         matches: one :class:`BridgeMatch` per real split with embeddings.
-        distances: ``split, corruption, severity, mmd2, rank`` for every pair (rank 1: closest).
+        distances: ``split, corruption, severity, mmd2, rank`` for every pair, in the
+            candidates' order (clean first; rank 1: closest).
         skipped: split -> why it has no match (no embeddings, too few rows).
     """
 
@@ -186,14 +187,15 @@ def bridge_to_shift(
             between = float(rbf_kernel(side, values, bandwidth=bandwidth).mean())
             scores[key] = self_term + within[key] - 2.0 * between
         ranked = sorted(scores, key=lambda key: scores[key])
-        for rank, key in enumerate(ranked, start=1):
+        ranks = {key: rank for rank, key in enumerate(ranked, start=1)}
+        for key in pool:  # in the candidates' order (clean first), with each one's rank
             records.append(
                 {
                     "split": name,
                     "corruption": key[0],
                     "severity": key[1],
                     "mmd2": scores[key],
-                    "rank": rank,
+                    "rank": ranks[key],
                 }
             )
         best = ranked[0]
