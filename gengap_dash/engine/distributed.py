@@ -230,50 +230,66 @@ def precompute_on_ray(
         computed: set[tuple[str, str]] = set()
         attempts = 0
         while True:
-            todo = [
-                item for plan in plans for item in plan if item["name"] not in done[item["key"]]
-            ]
+            # (two splits with the same content key, e.g. one table named twice, share shards)
+            todo = list(
+                {
+                    (item["key"], item["name"]): item
+                    for plan in plans
+                    for item in plan
+                    if item["name"] not in done[item["key"]]
+                }.values()
+            )
             if not todo:
                 break
-            attempts += 1
-            try:
-                for row in _run_shards(
-                    ray,
-                    todo,
-                    spec=spec,
-                    store=store,
-                    columns=columns,
-                    features=features,
-                    pool=pool,
-                    cpus_per_worker=cpus_per_worker,
-                    gpus=gpus,
-                ):
-                    key, name = str(row["key"]), str(row["name"])
-                    if name in done[key]:
-                        continue
-                    done[key].add(name)
-                    computed.add((key, name))
-                    split = str(row["split"])
-                    counts[split] += int(row["rows"])
-                    stats = per_worker.setdefault(str(row["worker"]), [0, 0, 0.0])
-                    stats[0] += 1
-                    stats[1] += int(row["rows"])
-                    stats[2] += float(row["seconds"])
-                    if progress is not None:
-                        progress(split, counts[split], totals[split])
-            except Exception as error:  # noqa: BLE001 - sorted below: the user's fault or not
-                user_error = _project_error(error)
-                if user_error is not None:
-                    raise ProjectError(str(user_error)) from None
-                if attempts >= max_attempts:
-                    raise ProjectError(
-                        f"Ray precompute failed after {attempts} attempts "
-                        f"({type(error).__name__}: {_first_line(error)}); the shards already "
-                        "written are kept, and a rerun resumes from them."
-                    ) from None
-                logging.getLogger(__name__).warning(
-                    "Ray precompute: %s; retrying the remaining shards.", _first_line(error)
+            if attempts >= max_attempts:
+                raise ProjectError(
+                    f"Ray precompute: {len(todo)} shards still missing after {attempts} "
+                    "attempts; the shards already written are kept, and a rerun resumes from them."
                 )
+            attempts += 1
+            rows = _run_shards(
+                ray,
+                todo,
+                spec=spec,
+                store=store,
+                columns=columns,
+                features=features,
+                pool=pool,
+                cpus_per_worker=cpus_per_worker,
+                gpus=gpus,
+            )
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    break
+                except Exception as error:  # noqa: BLE001 - sorted: the user's fault or not
+                    user_error = _project_error(error)
+                    if user_error is not None:
+                        raise ProjectError(str(user_error)) from None
+                    if attempts >= max_attempts:
+                        raise ProjectError(
+                            f"Ray precompute failed after {attempts} attempts "
+                            f"({type(error).__name__}: {_first_line(error)}); the shards "
+                            "already written are kept, and a rerun resumes from them."
+                        ) from None
+                    logging.getLogger(__name__).warning(
+                        "Ray precompute: %s; retrying the remaining shards.", _first_line(error)
+                    )
+                    break
+                key, name = str(row["key"]), str(row["name"])
+                if name in done[key]:
+                    continue
+                done[key].add(name)
+                computed.add((key, name))
+                split = str(row["split"])
+                counts[split] += int(row["rows"])
+                stats = per_worker.setdefault(str(row["worker"]), [0, 0, 0.0])
+                stats[0] += 1
+                stats[1] += int(row["rows"])
+                stats[2] += float(row["seconds"])
+                if progress is not None:  # outside the try: its errors are not retried
+                    progress(split, counts[split], totals[split])
             # what is on disk is the truth (a worker may have written a shard and then died)
             for job in jobs:
                 done[job.key] |= set(store.completed_shards(job.key))
