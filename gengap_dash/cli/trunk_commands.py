@@ -45,7 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--shard-rows",
         type=int,
         default=None,
-        help="with --engine ray: rows per shard (rounded up to whole batches; default 32768)",
+        help="with --engine ray: rows per shard (rounded up to whole batches; default 16384)",
     )
     precompute.set_defaults(handler=run_precompute)
 

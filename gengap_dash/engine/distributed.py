@@ -45,7 +45,7 @@ CRASH_ONCE_VARIABLE = "GENGAP_RAY_CRASH_ONCE"
 """Test hook: a file path; the first worker to start a shard creates it and exits at once
 (``os._exit``), as a worker killed mid-run would. Later workers see the file and run normally."""
 
-DEFAULT_SHARD_ROWS = 32_768
+DEFAULT_SHARD_ROWS = 16_384
 """Rows per shard, rounded up to a whole number of batches. It is part of the resumable plan:
 a rerun with the same project and shard size skips the shards already written."""
 
@@ -197,7 +197,7 @@ def precompute_on_ray(
         workers: actors in the pool (default: one per GPU where the cluster has GPUs, else
             the cluster's CPUs divided by ``cpus_per_worker``).
         cpus_per_worker: CPUs each actor reserves (its torch threads).
-        shard_rows: rows per shard (rounded up to whole batches; default 32,768).
+        shard_rows: rows per shard (rounded up to whole batches; default 16,384).
         progress: called after each shard.
         max_attempts: passes over the remaining shards before a failure is final.
 
