@@ -5,13 +5,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gengap_dash.plots.calibration import (
-    calibration_metrics_chart,
-    cohort_calibration_chart,
-    temperature_comparison_chart,
-    temperature_reliability_diagrams,
-)
-from gengap_dash.plots.selective import risk_coverage_chart
 from gengap_dash.plots.style import split_colors
 from gengap_dash.ui import calibration as ui
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box
@@ -40,7 +33,7 @@ with overview:
     ui.show_wide_table(ui.metrics_table(reports), index="Metric")
     st.caption(ui.settings_caption(chosen))
     explained_chart(
-        calibration_metrics_chart(reports, colors=colors, title=""),
+        ui.metrics_figure(workspace, chosen, colors),
         shows=ui.METRICS_SHOWS,
         takeaway=ui.metrics_takeaway(reports, roles),
         key="calibration_metrics_chart",
@@ -48,7 +41,7 @@ with overview:
 
 with reliability:
     st.subheader("Reliability diagrams: accuracy against confidence")
-    ui.reliability_section(reports, chosen, ui.diagram_layout(), colors, roles)
+    ui.reliability_section(reports, chosen, ui.diagram_layout(), colors, roles, workspace)
 
 with temperature:
     st.subheader("Temperature scaling: does a fix fitted on validation survive shift?")
@@ -64,7 +57,7 @@ with temperature:
         ui.transfer_list(comparison)
         ui.show_table(ui.temperature_table(comparison), pinned="Split")
         explained_chart(
-            temperature_comparison_chart(comparison, colors=colors),
+            ui.temperature_figure(comparison, colors),
             shows=ui.TEMPERATURE_SHOWS,
             takeaway=comparison.recalibration_note,
             key="calibration_temperature_chart",
@@ -75,7 +68,7 @@ with temperature:
         )  # fmt: skip
         if diagram_splits:
             explained_chart(
-                temperature_reliability_diagrams(comparison, colors=colors, splits=diagram_splits),
+                ui.temperature_diagrams_figure(comparison, colors, diagram_splits),
                 shows=ui.DIAGRAMS_SHOWS,
                 takeaway=ui.temperature_diagrams_takeaway(comparison, diagram_splits),
                 key="calibration_temperature_diagrams",
@@ -87,7 +80,7 @@ with by_cohort:
     cohorts = ui.cohorts_for(workspace, chosen, column) if column else None  # None: explained
     if column and cohorts is not None:
         explained_chart(
-            cohort_calibration_chart(cohorts, metric=metric, colors=colors, column=column),
+            ui.cohort_figure(workspace, chosen, cohorts, column, metric, colors),
             shows=ui.cohort_shows(column),
             takeaway=ui.cohort_takeaway(cohorts, metric, column),
             key="calibration_cohort_chart",
@@ -98,7 +91,7 @@ with selective:
     st.subheader("Selective prediction: what if the model may abstain?")
     curves = ui.curves_for(workspace, chosen.splits)
     explained_chart(
-        risk_coverage_chart(curves, colors=colors),
+        ui.risk_coverage_figure(workspace, chosen.splits, colors),
         shows=ui.SELECTIVE_SHOWS,
         takeaway=ui.selective_takeaway(curves, roles),
         key="calibration_risk_coverage",

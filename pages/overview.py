@@ -19,7 +19,7 @@ from gengap_dash.plots.scorecard import (  # the table and the cards
     scorecard_table,
 )
 from gengap_dash.plots.style import split_colors
-from gengap_dash.ui.analysis import said, scorecard_for
+from gengap_dash.ui.analysis import cached_figure, said, scorecard_for
 from gengap_dash.ui.layout import explained_chart, page_header, verdict_box, verdict_list
 from gengap_dash.ui.navigation import ensure_app_navigation
 from gengap_dash.ui.scorecard import accuracy_cards, how_to_read
@@ -62,7 +62,7 @@ gap_reference = st.radio(
 left, right = st.columns(2)
 with left:
     explained_chart(
-        metric_by_split_figure(scorecard, metric, colors=colors),
+        cached_figure(metric_by_split_figure, scorecard, metric, colors=colors),
         shows=f"{definition.label} on every split with its 95% bootstrap interval (the bar "
         "around each dot). Dashed lines mark the train and validation levels. "
         + definition.description,
@@ -71,7 +71,7 @@ with left:
     )
 with right:
     explained_chart(
-        gap_figure(scorecard, metric, reference=gap_reference, colors=colors),
+        cached_figure(gap_figure, scorecard, metric, reference=gap_reference, colors=colors),
         shows=f"How much worse each split is than {gap_reference} on {definition.label.lower()} "
         "(positive = worse, as in the table), with its 95% interval. Bars whose interval stays "
         "clear of zero are real differences, not sampling noise; a pair with a verdict takes "

@@ -8,10 +8,13 @@ from disk instead of recomputing.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from gengap_dash.analysis.scorecard import Scorecard
@@ -54,6 +57,43 @@ def cached_on_disk(
         result = make()
         cache.store(name, key, result)
     return result
+
+
+_FIGURES: dict[int, dict[str, go.Figure]] = {}
+_FIGURES_LOCK = threading.Lock()
+
+
+def cached_figure(
+    build: Callable[..., go.Figure], source: Any, *args: Any, **kwargs: Any
+) -> go.Figure:
+    """``build(source, *args, **kwargs)``, built once per server process for as long as
+    ``source`` (a view result held by the result cache) lives.
+
+    Building a figure (plotly validates every property) costs far more server time than sending
+    it; a second viewer of the same page and options gets the figure already built. The figure
+    is shared: callers must not change it (``st.plotly_chart`` only reads it). ``args`` and
+    ``kwargs`` are compared by their ``repr`` (small values: metric names, colours, options).
+    """
+    arguments = f"{build.__module__}.{build.__qualname__}{args!r}{sorted(kwargs.items())!r}"
+    with _FIGURES_LOCK:
+        figure = _FIGURES.get(id(source), {}).get(arguments)
+    if figure is not None:
+        return figure
+    figure = build(source, *args, **kwargs)
+    with _FIGURES_LOCK:
+        if id(source) not in _FIGURES:
+            try:
+                weakref.finalize(source, _forget_figures, id(source))
+            except TypeError:  # not weak-referenceable (a dict, a tuple): not kept
+                return figure
+            _FIGURES[id(source)] = {}
+        _FIGURES[id(source)][arguments] = figure
+    return figure
+
+
+def _forget_figures(source_id: int) -> None:
+    with _FIGURES_LOCK:
+        _FIGURES.pop(source_id, None)
 
 
 def scorecard_for(workspace: Workspace, *, n_resamples: int = 1000, seed: int = 0) -> Scorecard:

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from gengap_dash.analysis.calibration.cohorts import CohortCalibration
@@ -42,11 +44,19 @@ from gengap_dash.findings.model import worst
 from gengap_dash.findings.render import render
 from gengap_dash.findings.tables import with_interval
 from gengap_dash.findings.words import compact, number, percent, points
-from gengap_dash.plots.calibration import MIN_RELIABLE_BIN, reliability_diagram
+from gengap_dash.plots.calibration import (
+    MIN_RELIABLE_BIN,
+    calibration_metrics_chart,
+    cohort_calibration_chart,
+    reliability_diagram,
+    temperature_comparison_chart,
+    temperature_reliability_diagrams,
+)
+from gengap_dash.plots.selective import risk_coverage_chart
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.binning import DEFAULT_N_BINS
 from gengap_dash.stats.bootstrap import Estimate
-from gengap_dash.ui.analysis import cached_on_disk, view_result
+from gengap_dash.ui.analysis import cached_figure, cached_on_disk, view_result
 from gengap_dash.ui.layout import _escape_markdown, verdict_list
 from gengap_dash.views.calibration import (
     MAX_COHORTS,
@@ -84,10 +94,21 @@ class Controls:
     strategy: str
 
 
+def _say_unlabelled(workspace: Workspace) -> None:
+    from gengap_dash.findings.render import render
+    from gengap_dash.findings.unlabelled import unlabelled_findings
+    from gengap_dash.views._unlabelled import unlabelled_of
+
+    needs = ("reliability diagrams", "ECE", "temperature scaling")
+    for finding in unlabelled_findings(unlabelled_of(workspace), view="calibration", needs=needs):
+        st.info(render(finding))
+
+
 def controls(workspace: Workspace) -> Controls:
     """The page's shared controls: splits, bins, binning strategy."""
-    roles = workspace.split_roles
+    roles = {s: r for s, r in workspace.split_roles.items() if workspace.is_labelled(s)}
     default = [split for split, role in roles.items() if role != "train"] or list(roles)
+    _say_unlabelled(workspace)  # splits without labels: said in place of their calibration
     with st.container(border=True):
         splits = st.multiselect(
             "Splits", list(roles), default=default, key="calibration_splits",
@@ -158,10 +179,12 @@ def reliability_section(
     layout: str,
     colors: Mapping[str, str],
     roles: Mapping[str, str],
+    workspace: Workspace | None = None,
 ) -> None:
     """The reliability diagrams: all splits in one figure when overlaid; side by side, rows of
     at most :data:`DIAGRAMS_PER_ROW` splits of even length, a shorter last row keeping the same
-    panel width."""
+    panel width. Given ``workspace``, the figures are built once per server process for its
+    stored result."""
     bins = {split: report.reliability for split, report in reports.items()}
     strategy = STRATEGIES[chosen.strategy].lower()
     title = f"Reliability per split ({chosen.n_bins} {strategy} bins)"
@@ -169,12 +192,13 @@ def reliability_section(
     n_rows = 1 if layout == "overlay" else -(-len(names) // DIAGRAMS_PER_ROW)
     per_row = -(-len(names) // n_rows)
     rows = [names[i : i + per_row] for i in range(0, len(names), per_row)]
+    result = _view(workspace, chosen.n_bins, chosen.strategy) if workspace is not None else None
     for index, row in enumerate(rows):
-        figure = reliability_diagram(
-            {split: bins[split] for split in row},
-            colors=colors,
-            layout=layout,
-            title=title if index == 0 else "",
+        options = {"colors": dict(colors), "layout": layout, "title": title if index == 0 else ""}
+        figure = (
+            cached_figure(_reliability_figure, result, tuple(row), **options)
+            if result is not None
+            else reliability_diagram({split: bins[split] for split in row}, **options)
         )
         place = st.container()
         if layout == "side_by_side" and len(rows) > 1 and len(row) < per_row:
@@ -353,6 +377,85 @@ def _guarded(compute, *args):
     except (ProjectError, ValueError) as error:
         st.error(f"**The calibration analysis failed on this project's predictions.** {error}")
         st.stop()
+
+
+# Figures, built once per server process for a stored result and the same choices
+# (``ui.analysis.cached_figure``): a second viewer of the page gets them ready-made.
+
+
+def _reliability_figure(
+    result: CalibrationResult, splits: tuple[str, ...], **options: Any
+) -> go.Figure:
+    return reliability_diagram(
+        {split: result.reports[split].reliability for split in splits}, **options
+    )
+
+
+def _metrics_figure(
+    result: CalibrationResult, splits: tuple[str, ...], *, colors: dict[str, str]
+) -> go.Figure:
+    reports = {split: result.reports[split] for split in splits}
+    return calibration_metrics_chart(reports, colors=colors, title="")
+
+
+def _cohort_figure(
+    result: CalibrationResult,
+    splits: tuple[str, ...],
+    column: str,
+    metric: str,
+    *,
+    colors: dict[str, str],
+) -> go.Figure:
+    cohorts = {split: result.cohorts[column][split] for split in splits}
+    return cohort_calibration_chart(cohorts, metric=metric, colors=colors, column=column)
+
+
+def _risk_coverage_figure(
+    result: CalibrationResult, splits: tuple[str, ...], *, colors: dict[str, str]
+) -> go.Figure:
+    return risk_coverage_chart({split: result.curves[split] for split in splits}, colors=colors)
+
+
+def metrics_figure(workspace: Workspace, chosen: Controls, colors: Mapping[str, str]) -> go.Figure:
+    """The metrics chart of the chosen splits."""
+    result = _guarded(_view, workspace, chosen.n_bins, chosen.strategy)
+    return cached_figure(_metrics_figure, result, tuple(chosen.splits), colors=dict(colors))
+
+
+def cohort_figure(
+    workspace: Workspace,
+    chosen: Controls,
+    cohorts: Mapping[str, CohortCalibration],
+    column: str,
+    metric: str,
+    colors: Mapping[str, str],
+) -> go.Figure:
+    """The chart of calibration per cohort of ``column`` on the splits in ``cohorts``."""
+    result = _guarded(_view, workspace, chosen.n_bins, chosen.strategy)
+    splits = tuple(cohorts)
+    return cached_figure(_cohort_figure, result, splits, column, metric, colors=dict(colors))
+
+
+def risk_coverage_figure(
+    workspace: Workspace, splits: Sequence[str], colors: Mapping[str, str]
+) -> go.Figure:
+    """The risk-coverage curves of ``splits``."""
+    result = _guarded(_view, workspace, DEFAULT_N_BINS, "uniform")
+    return cached_figure(_risk_coverage_figure, result, tuple(splits), colors=dict(colors))
+
+
+def temperature_figure(comparison: TemperatureComparison, colors: Mapping[str, str]) -> go.Figure:
+    """ECE before and after scaling and recalibration, per split."""
+    return cached_figure(temperature_comparison_chart, comparison, colors=dict(colors))
+
+
+def temperature_diagrams_figure(
+    comparison: TemperatureComparison, colors: Mapping[str, str], splits: Sequence[str]
+) -> go.Figure:
+    """The before/after reliability diagrams of ``splits``."""
+    return cached_figure(
+        temperature_reliability_diagrams, comparison, colors=dict(colors), splits=list(splits)
+    )
 
 
 def reports_for(workspace: Workspace, chosen: Controls) -> dict[str, CalibrationSummary]:
