@@ -22,6 +22,7 @@ page_header(
     "Did the data move away from what the model was tested on, where to, how sure are we, "
     "and which samples should a human look at?",
 )
+ui.unlabelled_notes(workspace)
 reference = ui.reference_control(workspace)
 ood = view_result("ood", workspace, OODOptions(reference=reference))
 shift = view_result("shift", workspace, ShiftOptions(reference=reference))

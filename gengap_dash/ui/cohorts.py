@@ -139,6 +139,9 @@ def headline(result: CohortsResult) -> None:
     findings = registry.get_view("cohorts").findings(result)
     if findings:
         verdict_box(render(findings[0]), findings[0].severity)
+    for finding in findings[1:]:  # splits left out for want of labels, said in place
+        if finding.kind == "data.unlabelled":
+            st.info(render(finding))
 
 
 def column_note(result: CohortsResult) -> str:

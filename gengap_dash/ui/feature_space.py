@@ -64,6 +64,22 @@ def reference_control(workspace: Workspace) -> str:
     )
 
 
+def unlabelled_notes(workspace: Workspace) -> None:
+    """Say which splits have no labels, and what this page shows of them all the same."""
+    from gengap_dash.findings.render import render
+    from gengap_dash.findings.unlabelled import unlabelled_findings
+    from gengap_dash.views._unlabelled import unlabelled_of
+
+    for finding in unlabelled_findings(
+        unlabelled_of(workspace),
+        view="ood",
+        needs=("measured accuracy", "the error AUROC of each score"),
+        shown=("the map", "the shift tests", "the OOD scores", "the accuracy estimated from "
+               "confidence (ATC, DoC)", "the review queue"),
+    ):  # fmt: skip
+        st.info(render(finding))
+
+
 def has_embeddings(workspace: Workspace) -> bool:
     return workspace.embeddings(workspace.split_names[0]) is not None
 
