@@ -7,7 +7,9 @@ python benchmarks/server_load.py [--project PATH] [--views 10] [--sessions 20]
 2. Starts ``streamlit run app.py`` on 127.0.0.1 with that cache.
 3. Opens each page ``--views`` times in headless Chromium, one view at a time, and reads the
    server process's own CPU seconds (user + system; psutil if installed, else /proc/<pid>/stat)
-   before and after each view: the browser's CPU is not counted.
+   before and after each view: the browser's CPU is not counted. Twice: as a new visitor (a
+   fresh browser context each view: the frontend's static files are downloaded again) and as a
+   returning viewer (one context whose HTTP cache holds them; each view is still a new session).
 4. Opens ``--sessions`` sessions at once (one browser context each) and waits until all have
    rendered, while a thread polls ``/_stcore/health`` every 50 ms and records its latency.
 
@@ -131,6 +133,40 @@ def measure_views(browser, server: subprocess.Popen, port: int, pages: list[str]
     return per_page
 
 
+def measure_returning_views(
+    browser, server: subprocess.Popen, port: int, pages: list[str], views: int
+) -> dict[str, list[float]]:
+    """Server CPU seconds per view of a returning viewer: one browser context whose HTTP cache
+    already holds the frontend's static files; each view is a new page (a new session)."""
+    per_page: dict[str, list[float]] = {name: [] for name in pages}
+    context = browser.new_context(viewport={"width": 1440, "height": 1600})
+    warm = context.new_page()
+    for name in pages:
+        warm.goto(page_url(port, name))
+        warm.wait_for_function(RENDERED, timeout=300_000)
+    warm.close()
+    for _ in range(views):
+        for name in pages:
+            page = context.new_page()
+            before = cpu_seconds(server.pid)
+            page.goto(page_url(port, name))
+            page.wait_for_timeout(300)
+            page.wait_for_function(RENDERED, timeout=300_000)
+            page.wait_for_timeout(300)
+            per_page[name].append(cpu_seconds(server.pid) - before)
+            page.close()
+    context.close()
+    return per_page
+
+
+def report_views(title: str, per_page: dict[str, list[float]]) -> None:
+    every = [value for values in per_page.values() for value in values]
+    print(f"{title}, median of {len(every)}: {statistics.median(every):.3f} s")
+    for name, values in per_page.items():
+        print(f"  {name:<18} median {statistics.median(values):.3f} s "
+              f"(min {min(values):.3f}, max {max(values):.3f})")  # fmt: skip
+
+
 def concurrent_sessions(browser, port: int, sessions: int, page_name: str):
     """Open ``sessions`` sessions at once; poll the health check until all have rendered."""
     latencies: list[float | None] = []
@@ -194,12 +230,11 @@ def main() -> None:
                     args=CHROMIUM_ARGS,
                 )
                 per_page = measure_views(browser, server, port, arguments.pages, arguments.views)
-                every = [value for values in per_page.values() for value in values]
-                print(f"server CPU per warm page view, median of {len(every)}: "
-                      f"{statistics.median(every):.3f} s")  # fmt: skip
-                for name, values in per_page.items():
-                    print(f"  {name:<18} median {statistics.median(values):.3f} s "
-                          f"(min {min(values):.3f}, max {max(values):.3f})")  # fmt: skip
+                report_views("server CPU per warm page view, new visitor", per_page)
+                returning = measure_returning_views(
+                    browser, server, port, arguments.pages, arguments.views
+                )
+                report_views("server CPU per warm page view, returning viewer", returning)
                 rendered, elapsed, latencies = concurrent_sessions(
                     browser, port, arguments.sessions, arguments.pages[0]
                 )
