@@ -159,7 +159,14 @@ def clear_results(cache: Path) -> None:
     shutil.rmtree(cache / "results", ignore_errors=True)
 
 
-def measure(rows: int, repeats: int, folder: Path) -> dict[str, float]:
+def measure(
+    rows: int,
+    repeats: int,
+    folder: Path,
+    *,
+    commands: tuple[str, ...] = COMMANDS,
+    pages: tuple[str, ...] = PAGES,
+) -> dict[str, float]:
     root = folder / f"rows{rows}"
     if (root / "project.yaml").is_file():
         project = root / "project.yaml"  # built by an earlier run (--keep)
@@ -176,7 +183,7 @@ def measure(rows: int, repeats: int, folder: Path) -> dict[str, float]:
 
     run_command(["scorecard", str(project), *base], env)  # fills the fingerprint memo once
     for _ in range(repeats):
-        for name in COMMANDS:
+        for name in commands:
             arguments = [name, str(project), *base]
             clear_results(cache)
             elapsed, peak = run_command(arguments, env)
@@ -185,7 +192,7 @@ def measure(rows: int, repeats: int, folder: Path) -> dict[str, float]:
             elapsed, peak = run_command(arguments, env)
             record(f"`{name}` warm (s)", elapsed)
             record(f"`{name}` warm, peak memory (GB)", peak)
-        for page in PAGES:
+        for page in pages:
             clear_results(cache)
             cold, _, peak = run_page(page, project, env)
             record(f"page {page} cold (first open, imports included) (s)", cold)
@@ -205,16 +212,21 @@ def main() -> None:
         "--keep", type=Path, default=None,
         help="build (or reuse) the projects and their caches under this folder",
     )  # fmt: skip
+    parser.add_argument("--commands", nargs="*", default=list(COMMANDS), choices=COMMANDS)
+    parser.add_argument("--pages", nargs="*", default=list(PAGES), choices=PAGES)
     arguments = parser.parse_args()
+    chosen = {"commands": tuple(arguments.commands), "pages": tuple(arguments.pages)}
     if arguments.keep is not None:
         arguments.keep.mkdir(parents=True, exist_ok=True)
         results = {
-            rows: measure(rows, arguments.repeats, arguments.keep) for rows in arguments.rows
+            rows: measure(rows, arguments.repeats, arguments.keep, **chosen)
+            for rows in arguments.rows
         }
     else:
         with tempfile.TemporaryDirectory() as folder:
             results = {
-                rows: measure(rows, arguments.repeats, Path(folder)) for rows in arguments.rows
+                rows: measure(rows, arguments.repeats, Path(folder), **chosen)
+                for rows in arguments.rows
             }
     sizes = list(results)
     print(f"medians of {arguments.repeats} runs, each in a new process\n")

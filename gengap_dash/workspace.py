@@ -47,7 +47,7 @@ ProgressCallback = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class _SplitState:
-    logits: np.ndarray
+    logits: np.ndarray | None  # None for brought predictions: log(probs) made on demand
     embeddings: np.ndarray | None
     frame: pd.DataFrame
     n_labelled: int
@@ -69,6 +69,7 @@ class Workspace:
         self._brought: dict[str, pd.DataFrame] | None = None
         self._brought_probs: dict[str, np.ndarray] = {}
         self._brought_embeddings: dict[str, np.ndarray | None] = {}
+        self._brought_logits: dict[str, np.ndarray] = {}
         self._keys: dict[str, str] = {}
         self._features: FeatureSelection | None = None
         self._width: int | None = None
@@ -124,7 +125,7 @@ class Workspace:
         if self.spec.classes is not None:
             return len(self.spec.classes)
         first = self.split_names[0]
-        return int(self._state(first).logits.shape[1])
+        return int(self.logits(first).shape[1])
 
     @property
     def class_names(self) -> list[str]:
@@ -191,8 +192,19 @@ class Workspace:
         return self._state(split).frame
 
     def logits(self, split: str) -> np.ndarray:
-        """``(n, C)`` logits (for brought predictions: log-probabilities, equal under softmax)."""
-        return self._state(split).logits
+        """``(n, C)`` logits (for brought predictions: float32 log-probabilities, equal under
+        softmax, made on first use from the hub's probability columns)."""
+        state = self._state(split)
+        if state.logits is not None:
+            return state.logits
+        if split not in self._brought_logits:
+            frame = state.frame
+            width = 0
+            while f"prob_{width}" in frame.columns:
+                width += 1
+            probs = frame[probability_columns(width)].to_numpy(np.float32, copy=True)
+            self._brought_logits[split] = np.log(np.clip(probs, 1e-15, None, out=probs), out=probs)
+        return self._brought_logits[split]
 
     def probs(self, split: str) -> np.ndarray:
         """``(n, C)`` class probabilities."""
@@ -522,8 +534,9 @@ class Workspace:
             sample_ids=part["sample_id"],
             extra=extra,
         )
-        logits = np.log(np.clip(probs, 1e-15, None)).astype(np.float32)
-        return _SplitState(logits, embeddings, frame, int((labels != UNLABELLED).sum()))
+        # the file's rows now live in the hub frame: keep no second copy (10M rows: ~1 GB)
+        del self._brought[split], self._brought_probs[split], self._brought_embeddings[split]
+        return _SplitState(None, embeddings, frame, int((labels != UNLABELLED).sum()))
 
     def _default_features(self) -> FeatureSelection | None:
         """The project's default feature list, resolved once (None with explicit features)."""

@@ -276,7 +276,7 @@ def test_export_round_trips_as_a_brought_project(
             atol=1e-5,
         )
         assert brought.embeddings(split) is None
-    assert "carry no embeddings" in brought.embedding_note
+    assert "without embeddings" in brought.embedding_note
     assert cache_entries(cache_dir) == entries  # brought predictions are never cached
     with pytest.raises(ProjectError, match="brings its own predictions and has no model"):
         brought.model()

@@ -38,7 +38,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 class SplitOutputs:
     """Per-sample outputs of one split, derived from its logits (or brought probabilities)."""
 
-    probs: np.ndarray  # (n, C) float64
+    probs: np.ndarray  # (n, C) float64 (float32 when brought as float32)
     pred: np.ndarray  # (n,) int64
     confidence: np.ndarray  # (n,) float64
     loss: np.ndarray  # (n,) float64, cross-entropy in nats
@@ -54,10 +54,14 @@ class SplitOutputs:
     @classmethod
     def from_probs(cls, probs: np.ndarray, labels: np.ndarray) -> SplitOutputs:
         """Outputs from ``(n, C)`` probabilities; loss is ``-log p[label]`` (floored at 1e-15;
-        NaN for a row without a label, ``-1``)."""
-        probs = np.asarray(probs, dtype=np.float64)
+        NaN for a row without a label, ``-1``). float32 probabilities stay float32 (no
+        float64 copy of the whole matrix at ten million rows); confidence and loss are float64."""
+        probs = np.asarray(probs)
+        if probs.dtype not in (np.float32, np.float64):
+            probs = probs.astype(np.float64)
         loss = -np.log(np.clip(_at_labels(probs, labels), 1e-15, None))
-        return cls(probs, probs.argmax(axis=1), probs.max(axis=1), loss)
+        confidence = probs.max(axis=1).astype(np.float64)
+        return cls(probs, probs.argmax(axis=1), confidence, loss)
 
 
 def _at_labels(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
