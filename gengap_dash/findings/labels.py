@@ -6,7 +6,13 @@ import pandas as pd
 
 from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import sentence
-from gengap_dash.findings.words import compact, percent, plural, points, with_interval
+from gengap_dash.findings.words import (
+    compact,
+    percent,
+    plural,
+    points,
+    with_interval,
+)
 
 
 @sentence("labels.split")
@@ -19,10 +25,11 @@ def _split(finding: Finding) -> str:
         facts["accuracy_without_high"],
         unit="percent",
     )
+    verb = "looks" if facts["n_suspects"] == 1 else "look"
     text = (
         f"{finding.split} accuracy {percent(facts['accuracy'])}; "
-        f"{plural(facts['n_suspects'], 'label')} ({share}) look wrong; without them "
-        f"{without}."
+        f"{plural(facts['n_suspects'], 'label')} {verb} wrong: {share} of the split; without "
+        f"{'it' if facts['n_suspects'] == 1 else 'them'} accuracy is {without}."
     )
     if finding.reason == "in_sample":
         return (
@@ -64,6 +71,30 @@ def _accuracy_change(finding: Finding) -> str:
     )
 
 
+@sentence("labels.overview")
+def _overview(finding: Finding) -> str:
+    facts = finding.facts
+    parts = []
+    for group, words in (
+        ("held_out", "of validation and test data"),
+        (
+            "shifted",
+            "of shifted and deployment data, where many are the model's own errors under shift",
+        ),
+    ):
+        low, high = facts.get(f"{group}_low"), facts.get(f"{group}_high")
+        if low is None:
+            continue
+        if low[0] == high[0]:
+            parts.append(f"{percent(low[1])} ({low[0]}) {words}")
+        else:
+            parts.append(f"{percent(low[1])} ({low[0]}) to {percent(high[1])} ({high[0]}) {words}")
+    text = "Labels look wrong on " + ", and on ".join(parts) if parts else "Labels look wrong"
+    if facts.get("train") is not None:
+        text += f"; {facts['train'][0]}: {percent(facts['train'][1])} (in-sample, a lower bound)"
+    return text + "."
+
+
 @sentence("labels.not_audited")
 def _not_audited(finding: Finding) -> str:
     return f"{finding.split} was not audited: {finding.facts['note']}"
@@ -92,7 +123,7 @@ def audit_table(audit) -> pd.DataFrame:
                 )
                 for a in audit.splits
             ],
-            "Note": ["in-sample: a lower bound" if a.in_sample else a.note for a in audit.splits],
+            "Note": ["in-sample" if a.in_sample else a.note for a in audit.splits],
         }
     )
 

@@ -6,7 +6,15 @@ import pandas as pd
 
 from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import sentence
-from gengap_dash.findings.words import compact, number, percent, plural, points, with_interval
+from gengap_dash.findings.words import (
+    compact,
+    join_names,
+    number,
+    percent,
+    plural,
+    points,
+    with_interval,
+)
 
 
 @sentence("leakage.split")
@@ -56,6 +64,37 @@ def _exact(finding: Finding) -> str:
         f"{'is an exact copy' if finding.value == 1 else 'are exact copies'} of a training "
         "input: remove them from the held-out data."
     )
+
+
+@sentence("leakage.overview")
+def _overview(finding: Finding) -> str:
+    facts = finding.facts
+    shares = [f"{percent(share)} of {split}" for split, share, _ in facts["with_twins"]]
+    text = (
+        f"Samples with a twin in train: {join_names(shares)}"
+        if shares
+        else "No held-out sample has a twin in train"
+    )
+    if facts["without"] and shares:
+        text += f"; none in {join_names(facts['without'])}"
+    return f"{text} (cosine ≥ {number(finding.threshold, digits=3)} or an exact copy)."
+
+
+@sentence("leakage.similarity")
+def _similarity(finding: Finding) -> str:
+    facts = finding.facts
+    if not facts["n_above"]:
+        text = f"No sample of {finding.split} reaches {number(finding.threshold, digits=3)}"
+    else:
+        text = (
+            f"{plural(facts['n_above'], 'sample')} of {finding.split} lie at or above "
+            f"{number(finding.threshold, digits=3)} (the least similar of them at "
+            f"{number(finding.value, digits=5)})"
+        )
+    if facts["best_below"] is not None:
+        best = number(facts["best_below"], digits=5)
+        text += f"; the most similar sample below the threshold is at {best}"
+    return text + "."
 
 
 @sentence("leakage.note")

@@ -9,6 +9,9 @@ import plotly.graph_objects as go
 
 from gengap_dash.plots.style import BAD, GOOD, NEUTRAL, apply_layout
 
+MIN_TWINS_SHOWN = 10
+"""The accuracy on a split's twins is drawn when it has at least this many twins."""
+
 
 def _errors(values, lows, highs) -> dict:
     values, lows, highs = (np.asarray(v, dtype=np.float64) for v in (values, lows, highs))
@@ -162,6 +165,7 @@ def twin_share_figure(result, *, colors: Mapping[str, str] | None = None) -> go.
 def twin_accuracy_figure(result) -> go.Figure:
     """Per held-out split: accuracy on the samples with a twin in train and on the rest."""
     rows = result.summaries
+    few = [s.n_twins < MIN_TWINS_SHOWN for s in rows]  # an interval as wide as the axis
     figure = _paired_figure(
         [s.split for s in rows],
         (
@@ -170,9 +174,9 @@ def twin_accuracy_figure(result) -> go.Figure:
             [s.accuracy_rest_high for s in rows],
         ),
         (
-            [s.accuracy_twins for s in rows],
-            [s.accuracy_twins_low for s in rows],
-            [s.accuracy_twins_high for s in rows],
+            [np.nan if f else s.accuracy_twins for s, f in zip(rows, few, strict=True)],
+            [np.nan if f else s.accuracy_twins_low for s, f in zip(rows, few, strict=True)],
+            [np.nan if f else s.accuracy_twins_high for s, f in zip(rows, few, strict=True)],
         ),
         labels=("no twin in train", "with a twin in train"),
         title="Accuracy with and without a twin in train",
@@ -181,26 +185,34 @@ def twin_accuracy_figure(result) -> go.Figure:
     return figure
 
 
-def similarity_figure(result, split: str) -> go.Figure:
-    """Histogram of each sample's similarity to its nearest training sample, with the
-    threshold."""
+def similarity_figure(result, split: str, *, top: int = 300) -> go.Figure:
+    """The ``top`` most similar samples of ``split``, ranked: each one's similarity to its
+    nearest training sample (exact copies at 1), with the threshold."""
     data = result.split(split)
-    values = data.similarity[np.isfinite(data.similarity)]
+    similarity = np.where(data.exact >= 0, 1.0, data.similarity.astype(np.float64))
+    ranked = np.sort(similarity[np.isfinite(similarity)])[::-1][:top]
+    above = ranked >= result.threshold
     figure = go.Figure(
-        go.Histogram(x=values, nbinsx=80, marker={"color": NEUTRAL}, name="nearest training sample")
+        go.Scatter(
+            x=np.arange(1, len(ranked) + 1),
+            y=ranked,
+            mode="markers",
+            marker={"size": 6, "color": np.where(above, BAD, NEUTRAL)},
+            hovertemplate="rank %{x}: %{y:.4f}<extra></extra>",
+            name="nearest training sample",
+        )
     )
-    figure.add_vline(
-        x=result.threshold,
+    figure.add_hline(
+        y=result.threshold,
         line={"color": BAD, "dash": "dash"},
         annotation_text="threshold",
-        annotation_position="top left",
+        annotation_position="top right",
     )
     apply_layout(
         figure,
-        title=f"{split}: similarity to the nearest training sample",
-        x_title="Cosine similarity (centred embeddings)",
-        y_title="Samples",
-        height=340,
+        title=f"{split}: its {len(ranked)} samples most similar to train",
+        x_title="Rank (most similar first)",
+        y_title="Cosine similarity to train",
+        height=360,
     )
-    figure.update_yaxes(type="log")
     return figure

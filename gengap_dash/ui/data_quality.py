@@ -47,12 +47,13 @@ TWIN_SHARE_SHOWS = (
 )
 TWIN_ACCURACY_SHOWS = (
     "Per held-out split: accuracy on the samples without a twin in train (grey) and on those "
-    "with one (red), with 95% Wilson intervals. Red far above grey: the split's score is "
-    "flattered by near-copies of training data."
+    "with one (red; drawn from 10 twins on), with 95% Wilson intervals. Red far above grey: "
+    "the split's score is flattered by near-copies of training data."
 )
 SIMILARITY_SHOWS = (
-    "Each sample's cosine similarity to its nearest training sample (log scale); the dashed "
-    "line is the threshold. Planted or accidental copies sit in a thin spike near 1."
+    "The split's samples most similar to train, ranked: each one's cosine similarity to its "
+    "nearest training sample (exact copies at 1); red at or above the dashed threshold. Copies "
+    "form a plateau near 1; a clear drop after it is where to put the threshold."
 )
 
 
@@ -81,7 +82,7 @@ def labels_section(workspace: Workspace) -> None:
     explained_chart(
         plots.label_share_figure(audit, colors=colors),
         shows=LABEL_SHARE_SHOWS,
-        takeaway=render(top),
+        takeaway=render(label_verdicts.share_takeaway(audit) or top),
         key="labels_share",
     )
     columns = list(dict.fromkeys(audit.cohorts["column"]))
@@ -131,7 +132,7 @@ def _suspects_gallery(workspace: Workspace, audit) -> None:
     names = audit.class_names
     captions = [
         f"{sid} · given {names[int(y)]} → predicted {names[int(p)]} · {percent(c, digits=0)} · "
-        f"quality {q:.2f}"
+        f"quality {q:.3f}"
         for sid, y, p, c, q in zip(
             chunk["sample_id"],
             chunk["label"],
@@ -176,7 +177,7 @@ def leakage_section(workspace: Workspace) -> None:
         return
     threshold = st.slider(
         "Near-twin from cosine similarity",
-        0.90,
+        0.95,
         1.0,
         DEFAULT_THRESHOLD,
         0.001,
@@ -197,7 +198,7 @@ def leakage_section(workspace: Workspace) -> None:
     explained_chart(
         plots.twin_share_figure(result, colors=colors),
         shows=TWIN_SHARE_SHOWS,
-        takeaway=render(top),
+        takeaway=render(leakage_verdicts.share_takeaway(result) or top),
         key="leakage_share",
     )
     flattered = leakage_verdicts.accuracy_takeaway(result)
@@ -211,11 +212,10 @@ def leakage_section(workspace: Workspace) -> None:
     names = [s.split for s in result.summaries]
     split = st.selectbox("Pairs of split", names, index=names.index(top.split), key="leakage_split")
     if result.method != "none":
-        summary = result.summaries[names.index(split)]
         explained_chart(
             plots.similarity_figure(result, split),
             shows=SIMILARITY_SHOWS,
-            takeaway=render(leakage_verdicts.split_finding(result, summary)),
+            takeaway=render(leakage_verdicts.similarity_takeaway(result, split)),
             key="leakage_similarity",
         )
     _pairs_gallery(workspace, result, split)

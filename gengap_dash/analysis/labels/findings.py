@@ -20,6 +20,10 @@ COHORT_RATIO = 2.0
 """A cohort whose share of suspects is at least this multiple of its split's, with the lower
 end of its interval above the split's share, is flagged (a cohort to relabel first)."""
 
+MIN_SUSPECTS = 3
+"""A split needs at least this many suspects for a warning (one or two in a small split are
+noise, whatever their share)."""
+
 SHIFTED_ROLES = ("shifted", "deployment")
 """Roles where the model errs more because the data moved: there confident learning's suspects
 mix wrong labels with the model's own errors under shift, so they are reported as information
@@ -46,7 +50,7 @@ def label_findings(audit: LabelAudit) -> list[Finding]:
                 )
             )
             continue
-        many = split.share >= SUSPECT_SHARE
+        many = split.share >= SUSPECT_SHARE and split.n_suspects >= MIN_SUSPECTS
         if split.in_sample:
             severity, reason = "info", "in_sample"
         elif split.role in SHIFTED_ROLES and many:
@@ -137,9 +141,14 @@ def cohort_takeaway(audit: LabelAudit, column: str) -> Finding | None:
     """The cohort of ``column`` with the highest share of suspects (cohorts of at least
     :data:`MIN_COHORT` samples, on audited held-out splits first)."""
     rows = audit.cohorts[(audit.cohorts["column"] == column) & (audit.cohorts["n"] >= MIN_COHORT)]
-    held_out = {a.split for a in audit.splits if a.audited and not a.in_sample}
-    preferred = rows[rows["split"].isin(held_out)]
-    rows = preferred if len(preferred) else rows
+    for keep in (
+        lambda a: not a.in_sample and a.role not in SHIFTED_ROLES,  # validation and test first
+        lambda a: not a.in_sample,
+    ):
+        chosen = rows[rows["split"].isin({a.split for a in audit.splits if a.audited and keep(a)})]
+        if len(chosen):
+            rows = chosen
+            break
     if rows.empty:
         return None
     row = rows.loc[rows["share"].idxmax()]
@@ -187,5 +196,38 @@ def accuracy_takeaway(audit: LabelAudit) -> Finding | None:
             "n_suspects": split.n_suspects,
             "role": split.role,
         },
+        view="labels",
+    )
+
+
+def share_takeaway(audit: LabelAudit) -> Finding | None:
+    """The range of the share of suspects over validation and test splits, over shifted and
+    deployment splits, and on the training split (the share chart's takeaway)."""
+    audited = [a for a in audit.splits if a.audited]
+    if not audited:
+        return None
+    facts: dict = {}
+    groups = {
+        "held_out": [a for a in audited if not a.in_sample and a.role not in SHIFTED_ROLES],
+        "shifted": [a for a in audited if a.role in SHIFTED_ROLES],
+    }
+    for group, splits in groups.items():
+        if splits:
+            low = min(splits, key=lambda a: a.share)
+            high = max(splits, key=lambda a: a.share)
+            facts[f"{group}_low"] = [low.split, low.share]
+            facts[f"{group}_high"] = [high.split, high.share]
+    train = [a for a in audited if a.in_sample]
+    if train:
+        facts["train"] = [train[0].split, train[0].share]
+    top = max(audited, key=lambda a: a.share)
+    return Finding(
+        "labels.overview",
+        "info",
+        split=top.split,
+        metric="suspect_share",
+        value=top.share,
+        reason="share_range",
+        facts=facts,
         view="labels",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from gengap_dash.analysis.leakage import LeakageResult, LeakageSummary
 from gengap_dash.findings.model import Finding
 from gengap_dash.findings.render import register_template_module
@@ -102,3 +104,49 @@ def accuracy_takeaway(result: LeakageResult) -> Finding | None:
     if not with_twins:
         return headline_finding(result)
     return split_finding(result, max(with_twins, key=lambda s: s.inflation))
+
+
+def share_takeaway(result: LeakageResult) -> Finding | None:
+    """Every held-out split's share of twins, largest first (the share chart's takeaway)."""
+    if not result.summaries:
+        return None
+    ranked = sorted(result.summaries, key=lambda s: -s.share)
+    return Finding(
+        "leakage.overview",
+        "info",
+        split=ranked[0].split,
+        metric="twin_share",
+        value=ranked[0].share,
+        threshold=result.threshold,
+        reason="share_by_split",
+        facts={
+            "with_twins": [[s.split, s.share, s.n_twins] for s in ranked if s.n_twins],
+            "without": [s.split for s in ranked if not s.n_twins],
+        },
+        view="leakage",
+    )
+
+
+def similarity_takeaway(result: LeakageResult, split: str) -> Finding:
+    """Where the split's similarities to train cross the threshold: how many samples lie at or
+    above it, the least similar of those and the most similar sample below it (how clear the
+    cut is)."""
+    data = result.split(split)
+    similarity = np.where(data.exact >= 0, 1.0, data.similarity.astype(np.float64))
+    above = similarity >= result.threshold
+    below = similarity[~above & np.isfinite(similarity)]
+    return Finding(
+        "leakage.similarity",
+        "info",
+        split=split,
+        metric="cosine_similarity",
+        value=float(similarity[above].min()) if above.any() else None,
+        threshold=result.threshold,
+        reason="cut",
+        facts={
+            "n_above": int(above.sum()),
+            "n": data.n,
+            "best_below": float(below.max()) if below.size else None,
+        },
+        view="leakage",
+    )
