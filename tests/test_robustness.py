@@ -3,6 +3,8 @@ against the statistics engine, and the findings (thresholds decide; one wording 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -238,3 +240,16 @@ def test_every_finding_kind_has_words(sweep, embeddings) -> None:
         "The model is most sensitive to feature f1: Gaussian noise at severity 3"
     )
     assert sensitivity_finding(sensitivity, split="test").severity == "warning"
+
+
+def test_a_split_mmd_cannot_tell_from_clean_is_indistinct(embeddings) -> None:
+    clean, candidates = embeddings
+    rng = np.random.default_rng(9)
+    same = rng.normal(size=(12, 4))  # a few rows of the clean distribution
+    bridge = bridge_to_shift({"small": ("shifted", same)}, clean, candidates, reference="test")
+    (match,) = bridge.matches
+    forced = dataclasses.replace(match, corruption="noise", severity=1, clean_mmd2=-0.001)
+    bridge = dataclasses.replace(bridge, matches=(forced,))
+    (finding,) = bridge_findings(bridge)
+    assert (finding.severity, finding.reason) == ("ok", "indistinct")
+    assert render(finding).startswith("small cannot be told from clean test data by MMD² on")

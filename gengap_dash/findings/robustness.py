@@ -25,7 +25,8 @@ CORRUPTION_LABELS: dict[str, str] = {
 """How each corruption (images) and perturbation (tabular) is named in sentences."""
 
 CORRUPTION_TITLES: dict[str, str] = {
-    name: label[:1].upper() + label[1:] for name, label in CORRUPTION_LABELS.items()
+    **{name: label[:1].upper() + label[1:] for name, label in CORRUPTION_LABELS.items()},
+    "quantile_shift": "Quantile shift",
 }
 """The same names for legends and table cells."""
 
@@ -136,6 +137,12 @@ def _bridge(finding: Finding) -> str:
             f"{_what(facts['kind'])} explains its shift."
         )
     best = condition_name(facts["corruption"], facts["severity"])
+    if finding.reason == "indistinct":
+        return (
+            f"{split} cannot be told from clean {finding.reference} data by MMD² on "
+            f"{plural(facts['n_split'], 'row')} (MMD² {clean}, at or below 0); the closest "
+            f"{_what(facts['kind'])} is {best}, but the bridge has nothing to explain here."
+        )
     text = f"{split} looks most like {best} (MMD² {significant(finding.value, digits=2)}"
     if facts.get("runner_up"):
         runner = condition_name(facts["runner_up"], facts["runner_up_severity"])

@@ -56,6 +56,7 @@ def severity_curves_figure(curves: SweepCurves, *, columns: int = 3) -> go.Figur
                 go.Scatter(
                     x=x + x[::-1],
                     y=np.concatenate([high, low[::-1]]),
+                    mode="lines",
                     fill="toself",
                     fillcolor=_band(color),
                     line={"width": 0},
@@ -88,8 +89,11 @@ def severity_curves_figure(curves: SweepCurves, *, columns: int = 3) -> go.Figur
     fig.update_yaxes(range=[0, 101])
     for row in range(1, rows + 1):
         fig.update_yaxes(title_text="%", row=row, col=1)
-    apply_layout(fig, height=max(300, 250 * rows))
-    fig.update_layout(margin={"t": 56})
+    apply_layout(fig, height=max(320, 250 * rows + 40))
+    fig.update_layout(
+        margin={"t": 84},
+        legend={"y": 1.0, "yref": "container", "yanchor": "top", "x": 1.0, "xanchor": "right"},
+    )
     return fig
 
 
@@ -199,7 +203,8 @@ def bridge_figure(bridge: Bridge) -> go.Figure:
             if not len(candidates):
                 continue
             best = candidates.loc[candidates["mmd2"].idxmin()]
-            share = float(best["mmd2"]) / match.clean_mmd2 if match.clean_mmd2 > 0 else np.nan
+            # a split that MMD² cannot tell from clean data: every cell "no closer than clean"
+            share = float(best["mmd2"]) / match.clean_mmd2 if match.clean_mmd2 > 0 else 1.0
             z[i, j] = share
             text[i, j] = f"s{int(best['severity'])}"
             hover[i, j] = (
@@ -219,7 +224,7 @@ def bridge_figure(bridge: Bridge) -> go.Figure:
             colorscale="Blues_r",
             zmin=0,
             zmax=1.5,
-            colorbar={"title": {"text": "÷ MMD²<br>to clean", "side": "top"}, "len": 0.9},
+            colorbar={"title": {"text": "÷ MMD² to clean", "side": "right"}},
         )
     )
     for i, match in enumerate(bridge.matches):

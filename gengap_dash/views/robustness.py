@@ -384,7 +384,7 @@ class RobustnessView(View):
     )
     needs = frozenset({"predictions", "model"})
     page = "pages/data_robustness.py"
-    version = 1
+    version = 2  # 2: bridge distances listed in the candidates' order
     order = 70
     slow = True
     Options = RobustnessOptions

@@ -26,7 +26,10 @@ the model stays confident while it errs."""
 
 MATCH_SHARE = 0.5
 """A real split is called a match for a corruption when its MMD² to that corruption is at most
-half its MMD² to the clean swept split (the corruption explains at least half the distance)."""
+half its MMD² to the clean swept split (the corruption explains at least half the distance). A
+split whose MMD² to the clean swept split is at or below 0 (the unbiased estimate cannot tell
+them apart, e.g. on a few dozen rows) is "indistinct": there is no shift for the bridge to
+explain."""
 
 SENSITIVE_DROP = 0.05
 """A feature whose perturbation alone costs at least 5 points of accuracy (interval above 0) is
@@ -142,6 +145,8 @@ def bridge_findings(bridge: Bridge, *, kind: str = "image") -> list[Finding]:
     for match in bridge.matches:
         if match.corruption == CLEAN:
             severity, reason = "ok", "like_clean"
+        elif not match.clean_mmd2 > 0:  # MMD² cannot tell the split from clean data
+            severity, reason = "ok", "indistinct"
         elif match.mmd2 <= MATCH_SHARE * match.clean_mmd2:
             severity, reason = "warning", "match"
         else:
