@@ -23,19 +23,52 @@ from gengap_dash.findings.words import (
 )
 from gengap_dash.store.json_values import json_safe
 
-_METRIC_WORDS = {"accuracy": "accuracy", "nll": "NLL"}
+_DISPLAY_UNITS = {"accuracy": "percent", "nll": "nats"}  # for tables made before units were kept
 
 
-def _value(metric: str, value: float | None) -> str:
-    return percent(value) if metric != "nll" else number(value)
+def _unit_of(metric: str, unit: str | None = None) -> str:
+    return unit or _DISPLAY_UNITS.get(metric, "percent")
 
 
-def _change(metric: str, value: float | None) -> str:
-    return points(value) if metric != "nll" else number(value)
+def _value(metric: str, value: float | None, unit: str | None = None) -> str:
+    unit = _unit_of(metric, unit)
+    if unit == "percent":
+        return percent(value)
+    if unit == "points":
+        return points(value)
+    return number(value)
 
 
-def _bounds(metric: str, low, high) -> str:
-    return interval(low, high, unit="points" if metric != "nll" else "number")
+def _change(metric: str, value: float | None, unit: str | None = None) -> str:
+    return points(value) if _unit_of(metric, unit) in ("percent", "points") else number(value)
+
+
+def _size(metric: str, value: float | None, unit: str | None = None) -> str:
+    """The size of a change, unsigned: ``"19.5 pts"`` or ``"0.120"``."""
+    if _unit_of(metric, unit) in ("percent", "points"):
+        return points(abs(value) if value is not None else None, signed=False)
+    return number(abs(value) if value is not None else None)
+
+
+def _bounds(metric: str, low, high, unit: str | None = None) -> str:
+    changes = _unit_of(metric, unit) in ("percent", "points")
+    return interval(low, high, unit="points" if changes else "number")
+
+
+def _in_sentence(label: str) -> str:
+    """A metric's label inside a sentence: ``"Error rate" -> "error rate"``, ``"Macro-F1" ->
+    "macro-F1"``; acronyms and names (NLL, ECE, Brier score) as they are."""
+    if label[1:2].islower() and not label.startswith("Brier"):
+        return label[0].lower() + label[1:]
+    return label
+
+
+_DIRECTION_NOTES = {
+    "higher": "higher is better",
+    "lower": "lower is better",
+    "zero": "0 is ideal",
+    "none": "neither direction is better",
+}
 
 
 @sentence("cohorts.weakest_cohort")
@@ -48,14 +81,27 @@ def _cohort_cell(finding: Finding) -> str:
             f"and {finding.reference}, so no gap is shown as a number."
         )
     metric = finding.metric or "accuracy"
-    word = _METRIC_WORDS.get(metric, metric)
+    unit = facts.get("unit")
+    word = _in_sentence(facts.get("label", metric))
+    direction = facts.get("direction", "lower" if metric == "nll" else "higher")
+    worse = facts.get("worse")
+    if worse is None:
+        worse = -(finding.value or 0.0) if direction == "higher" else (finding.value or 0.0)
+    if direction == "none":
+        verdict = f"a change of {_change(metric, finding.value, unit)}"
+    elif direction == "zero":
+        side = "further from" if worse > 0 else "closer to"
+        verdict = f"{_size(metric, worse, unit)} {side} 0"
+    else:
+        verdict = f"{_size(metric, worse, unit)} {'worse' if worse > 0 else 'better'}"
     text = (
         f"On {finding.split}, the cohort {facts['column']} = {facts['cohort']} "
         f"({plural(int(facts['n']), 'sample')}) has {word} "
-        f"{_value(metric, facts['cohort_value'])} against "
-        f"{_value(metric, facts['reference_value'])}"
-        f" for the same cohort on {finding.reference}: {_change(metric, finding.value)} "
-        f"{_bounds(metric, finding.low, finding.high)}."
+        f"{_value(metric, facts['cohort_value'], unit)} against "
+        f"{_value(metric, facts['reference_value'], unit)}"
+        f" for the same cohort on {finding.reference}: {verdict} "
+        f"({_DIRECTION_NOTES[direction]}; gap {_change(metric, finding.value, unit)} "
+        f"{_bounds(metric, finding.low, finding.high, unit)})."
     )
     if finding.reason == "cohort_gap_within_noise":
         text += " The interval includes no change, so this may be noise."
@@ -164,7 +210,8 @@ def _no_change(finding: Finding) -> str:
 def cohort_frame(table, *, split: str | None = None) -> pd.DataFrame:
     """The cohort table for people: one row per split and cohort; cells under ``min_count``
     samples read "too few"."""
-    word = _METRIC_WORDS.get(table.metric, table.metric)
+    unit = getattr(table, "unit", None)
+    word = getattr(table, "label", table.metric)
     rows = []
     for i, name in enumerate(table.splits):
         if split is not None and name != split:
@@ -179,15 +226,17 @@ def cohort_frame(table, *, split: str | None = None) -> pd.DataFrame:
                     "Split": name,
                     "Cohort": cohort,
                     "n": n,
-                    capital(word): _value(table.metric, table.value[i, k]) if enough else "too few",
+                    capital(word): (
+                        _value(table.metric, table.value[i, k], unit) if enough else "too few"
+                    ),
                     "95% interval": _bounds_value(table, i, k) if enough else "",
                     f"Gap to {table.reference}": (
-                        _change(table.metric, table.gap[i, k])
+                        _change(table.metric, table.gap[i, k], unit)
                         if np.isfinite(table.gap[i, k])
                         else ""
                     ),
                     "Gap interval": _bounds(
-                        table.metric, table.gap_low[i, k], table.gap_high[i, k]
+                        table.metric, table.gap_low[i, k], table.gap_high[i, k], unit
                     ),
                 }
             )
@@ -195,8 +244,11 @@ def cohort_frame(table, *, split: str | None = None) -> pd.DataFrame:
 
 
 def _bounds_value(table, i: int, k: int) -> str:
+    unit = _unit_of(table.metric, getattr(table, "unit", None))
     return interval(
-        table.low[i, k], table.high[i, k], unit="percent" if table.metric != "nll" else "number"
+        table.low[i, k],
+        table.high[i, k],
+        unit=unit if unit in ("percent", "points") else "number",
     )
 
 
@@ -302,7 +354,10 @@ def confusion_frame(confusions, split: str, *, top: int = 8) -> pd.DataFrame:
 def cohort_text_table(table) -> str:
     """The cohort table for a terminal."""
     frame = cohort_frame(table)
-    title = f"Cohorts of {' × '.join(table.columns)} (gaps against {table.reference})"
+    title = (
+        f"Cohorts of {' × '.join(table.columns)}: {getattr(table, 'label', table.metric)} "
+        f"(gaps against {table.reference})"
+    )
     return title + "\n" + (frame.to_string(index=False) if len(frame) else "(no cohorts)")
 
 
@@ -336,6 +391,9 @@ def cohorts_json(result) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "columns": list(table.columns),
         "metric": table.metric,
+        "metric_label": table.label,
+        "unit": table.unit,
+        "direction": table.direction,
         "reference": table.reference,
         "min_count": table.min_count,
         "chosen_automatically": result.chosen_automatically,

@@ -29,11 +29,13 @@ def gap_heatmap(table, *, splits: Sequence[str] | None = None) -> go.Figure:
     present = np.flatnonzero(table.n[rows].sum(axis=0) > 0) if rows else np.array([], int)
     z = _pts(table.gap[np.ix_(rows, present)]) if rows else np.zeros((0, 0))
     n = table.n[np.ix_(rows, present)] if rows else np.zeros((0, 0), int)
-    if table.metric == "nll":
+    unit_kind = getattr(table, "unit", "nats" if table.metric == "nll" else "percent")
+    in_points = unit_kind in ("percent", "points")
+    if not in_points:
         z = z / 100.0
     text = np.where(
         np.isfinite(z),
-        np.vectorize(lambda v: f"{v:+.1f}")(np.nan_to_num(z)),
+        np.vectorize(lambda v: f"{v:+.1f}" if in_points else f"{v:+.3f}")(np.nan_to_num(z)),
         np.where(n > 0, "too few", "none"),
     )
     limit = float(np.nanmax(np.abs(z))) if np.any(np.isfinite(z)) else 1.0
@@ -49,8 +51,11 @@ def gap_heatmap(table, *, splits: Sequence[str] | None = None) -> go.Figure:
             hoverinfo="skip",
         )
     )
-    unit = "pts" if table.metric != "nll" else ""
-    reverse = table.metric == "nll"
+    unit = "pts" if in_points else ""
+    direction = getattr(table, "direction", "lower" if table.metric == "nll" else "higher")
+    # red where the cohort got worse: a fall for "higher is better", a rise for "lower is
+    # better"; a metric without a better direction gets a scale with no red/blue verdict
+    colorscale = {"higher": "RdBu", "lower": "RdBu_r"}.get(direction, "PuOr")
     fig.add_trace(
         go.Heatmap(
             z=z,
@@ -61,9 +66,13 @@ def gap_heatmap(table, *, splits: Sequence[str] | None = None) -> go.Figure:
             customdata=n,
             zmin=-limit,
             zmax=limit,
-            colorscale="RdBu_r" if reverse else "RdBu",
+            colorscale=colorscale,
             colorbar={"title": {"text": f"gap ({unit})" if unit else "gap"}},
-            hovertemplate="%{y} · %{x}<br>gap %{z:+.1f} " + unit + "<br>n = %{customdata}"
+            hovertemplate="%{y} · %{x}<br>gap %{z:+."
+            + ("1" if in_points else "3")
+            + "f} "
+            + unit
+            + "<br>n = %{customdata}"
             "<extra></extra>",
         )
     )
@@ -81,7 +90,9 @@ def cohort_metric_figure(
     """The metric of each cohort on each chosen split with its 95% interval; cells under
     ``min_count`` samples are left out."""
     fig = go.Figure()
-    scale = 100.0 if table.metric != "nll" else 1.0
+    unit_kind = getattr(table, "unit", "nats" if table.metric == "nll" else "percent")
+    scale = 100.0 if unit_kind in ("percent", "points") else 1.0
+    digits = ".1f" if scale == 100.0 else ".3f"
     for split in splits or table.splits:
         i = table.split_index(split)
         ok = table.enough[i]
@@ -102,11 +113,14 @@ def cohort_metric_figure(
                     "thickness": 1.3,
                 },
                 customdata=table.n[i, ok],
-                hovertemplate=f"{split} · %{{x}}<br>%{{y:.1f}}<br>n = %{{customdata}}"
+                hovertemplate=f"{split} · %{{x}}<br>%{{y:{digits}}}<br>n = %{{customdata}}"
                 "<extra></extra>",
             )
         )
-    label = "accuracy (%)" if table.metric == "accuracy" else "NLL"
+    name = getattr(table, "label", table.metric)
+    label = {"percent": f"{name} (%)", "points": f"{name} (points)", "nats": f"{name} (nats)"}.get(
+        unit_kind, name
+    )
     apply_layout(fig, x_title=" × ".join(table.columns), y_title=label, height=400)
     fig.update_layout(scattermode="group")
     return fig

@@ -22,7 +22,7 @@ draw the same resamples and give the same interval for the same split at every `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -213,14 +213,29 @@ def resample_column_sums(
     if n_samples == 0:
         sums[:] = 0.0
         return sums
-    block = max(1, _BLOCK_ELEMENTS // n_samples)
+    for start, counts in resample_counts(n_samples, n_resamples=n_resamples, rng=rng):
+        sums[start : start + counts.shape[0]] = counts.astype(np.float64) @ statistics
+    return sums
+
+
+def resample_counts(
+    n_samples: int, *, n_resamples: int, rng: np.random.Generator
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The multiplicities of :func:`resample_column_sums`' resamples, block by block (the same
+    draws from the same generator state), for callers that combine them with sparse statistics
+    (``gengap_dash.stats.grouped_bootstrap``).
+
+    Yields:
+        ``(start, counts)``: ``counts`` is ``(size, n_samples)`` int64, rows ``start`` to
+        ``start + size - 1`` of the ``(B, n_samples)`` multiplicities.
+    """
+    block = max(1, _BLOCK_ELEMENTS // max(1, n_samples))
     for start in range(0, n_resamples, block):
         size = min(block, n_resamples - start)
         draws = rng.integers(0, n_samples, size=(size, n_samples))
         draws += (np.arange(size) * n_samples)[:, None]
         counts = np.bincount(draws.ravel(), minlength=size * n_samples).reshape(size, n_samples)
-        sums[start : start + size] = counts.astype(np.float64) @ statistics
-    return sums
+        yield start, counts
 
 
 def percentile_interval(

@@ -131,7 +131,7 @@ class CohortsView(View):
     )
     page = "pages/cohorts.py"
     order = 30
-    version = 3
+    version = 4
     Options = CohortsOptions
 
     def compute(self, workspace, options: CohortsOptions) -> CohortsResult:
@@ -182,7 +182,11 @@ class CohortsView(View):
             "column whose cohorts differ most)",
         )  # fmt: skip
         parser.add_argument("--reference", default=None, help="split gaps are measured against")
-        parser.add_argument("--metric", default="accuracy", choices=sorted(COHORT_METRICS))
+        parser.add_argument(
+            "--metric", default="accuracy", choices=list(COHORT_METRICS), metavar="NAME",
+            help="metric of the cohort table: " + ", ".join(COHORT_METRICS) + " (with 95%% "
+            "intervals; the decomposition, fairness and time view are about accuracy)",
+        )  # fmt: skip
         parser.add_argument("--bins", type=int, default=5, help="quantile bins of numeric columns")
         parser.add_argument("--period", default="auto", choices=PERIODS, help="time windows")
         parser.add_argument(
@@ -222,9 +226,7 @@ class CohortsView(View):
             figure_block(
                 gap_heatmap(table),
                 takeaway=render(heatmap_takeaway(table)),
-                shows=f"Points of {table.metric} each {column} cohort loses on each split "
-                f"against the same cohort on {table.reference}; grey cells hold fewer than "
-                f"{table.min_count} samples.",
+                shows=heatmap_shows(table),
             )
         )
         if result.decompositions:
@@ -242,6 +244,23 @@ class CohortsView(View):
         for note in result.notes:
             blocks.append(paragraph(note, css="caption"))
         return "".join(blocks)
+
+
+def heatmap_shows(table) -> str:
+    """What the gap heatmap shows, in the table's metric and direction."""
+    column = " × ".join(table.columns)
+    unit = "points" if table.unit in ("percent", "points") else "units"
+    colours = {
+        "higher": "red where it fell (worse), blue where it rose",
+        "lower": "red where it rose (worse), blue where it fell",
+        "zero": "colours say the sign of the change, not whether it is worse (0 is ideal)",
+        "none": "colours say the sign of the change (neither direction is better)",
+    }[table.direction]
+    return (
+        f"Each cell: the change of {table.label} ({unit}) of a {column} cohort on a split "
+        f"against the same cohort on {table.reference}: {colours}. Grey cells hold fewer than "
+        f"{table.min_count} samples, too few to show a number. Hover for the count."
+    )
 
 
 def splits_with_time(result: CohortsResult) -> list[str]:

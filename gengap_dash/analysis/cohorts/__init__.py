@@ -120,6 +120,8 @@ def analyse_cohorts(
         frames: per split (project order), the hub rows.
         known: the project's metadata columns (``columns`` must be among them).
         reference: the split gaps are measured against (default: validation, else test).
+        metric: the cohort table's metric (``gengap_dash.analysis.cohorts.metrics``); the
+            decomposition, fairness and the view over time are about accuracy.
         with_decomposition: compute the mix/performance decompositions.
 
     Raises:
@@ -133,8 +135,9 @@ def analyse_cohorts(
         )
     coding = cohort_codings(frames, columns, known=known, n_bins=n_bins, period=period)
     sums = cohort_sums(
-        frames, coding, metric=metric, positions=positions, n_resamples=n_resamples, seed=seed
-    )
+        frames, coding, metric=metric, positions=positions, n_resamples=n_resamples, seed=seed,
+        n_classes=len(classes),
+    )  # fmt: skip
     table = cohort_table(sums, metric=metric, reference=reference, roles=roles, min_count=min_count)
     accuracy_sums = sums if metric == "accuracy" else cohort_sums(
         frames, coding, metric="accuracy", positions=positions, n_resamples=n_resamples, seed=seed

@@ -3,8 +3,10 @@
 
 Thresholds (documented in ``docs/cohorts.md``):
 
-- :data:`COHORT_GAP_WARNING`: a cohort that loses more than 5 points against the same cohort on
-  the reference split, with an interval entirely below 0, is a warning.
+- :data:`COHORT_GAP_WARNING`: a cohort whose metric is worse by more than 0.05 (5 points for
+  percentages; 0.05 nats or Brier units) than the same cohort on the reference split, in the
+  metric's direction, with an interval of the gap that excludes 0, is a warning (never for
+  mean confidence, which has no better direction).
 - A decomposition is a warning when the split's drop is significant (interval below 0); its
   sentence names the cohort whose inside-cohort change contributes most.
 - :data:`FAIRNESS_GAP_WARNING`: a between-cohort accuracy difference above 10 points whose
@@ -18,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from gengap_dash.analysis.cohorts import CohortsResult, Decomposition
+from gengap_dash.analysis.cohorts.metrics import cohort_metric
 from gengap_dash.analysis.cohorts.slices import SliceSearch
 from gengap_dash.analysis.cohorts.table import CohortTable
 from gengap_dash.findings.model import Finding
@@ -45,27 +48,36 @@ def _focus_split(table: CohortTable) -> str:
     )
 
 
+def worsening(table: CohortTable) -> np.ndarray:
+    """``(S, K)``: how much worse each cell is than the same cohort on the reference split, in
+    the metric's direction (positive: worse; for a metric without a direction, the size of the
+    change); NaN where the gap is not shown."""
+    metric = cohort_metric(table.metric)
+    r = table.split_index(table.reference)
+    worse = metric.worsening(table.value, table.value[r][None, :])
+    return np.where(np.isfinite(table.gap), worse, np.nan)
+
+
 def worst_cell(table: CohortTable, split: str) -> int | None:
-    """The cohort of ``split`` with the most negative gap to the reference (enough samples)."""
-    i = table.split_index(split)
-    gaps = table.gap[i]
-    if table.metric == "nll":
-        gaps = -gaps
-    if not np.any(np.isfinite(gaps)):
+    """The cohort of ``split`` that got worst against the reference (enough samples), in the
+    metric's direction: the lowest gap for accuracy, the highest for error or NLL, the one that
+    moved furthest from 0 for overconfidence, the largest change for mean confidence."""
+    worse = worsening(table)[table.split_index(split)]
+    if not np.any(np.isfinite(worse)):
         return None
-    return int(np.nanargmin(gaps))
+    return int(np.nanargmax(worse))
 
 
 def heatmap_takeaway(table: CohortTable) -> Finding:
-    """The cohort and split that lose most against the reference."""
+    """The cohort and split that got worst against the reference."""
+    worse = worsening(table)
     best = None
     for split in table.splits:
         k = worst_cell(table, split)
         if k is None:
             continue
-        i = table.split_index(split)
-        value = table.gap[i, k] if table.metric != "nll" else -table.gap[i, k]
-        if best is None or value < best[0]:
+        value = worse[table.split_index(split), k]
+        if best is None or value > best[0]:
             best = (value, split, k)
     if best is None:
         return Finding(
@@ -81,9 +93,13 @@ def heatmap_takeaway(table: CohortTable) -> Finding:
 def _cell_finding(kind: str, table: CohortTable, split: str, k: int) -> Finding:
     i, r = table.split_index(split), table.split_index(table.reference)
     gap, low, high = table.gap[i, k], table.gap_low[i, k], table.gap_high[i, k]
-    significant = bool(high < 0) if table.metric != "nll" else bool(low > 0)
-    loses = -gap if table.metric != "nll" else gap
-    severity = "warning" if significant and loses > COHORT_GAP_WARNING else "info"
+    significant = bool(high < 0 or low > 0)  # the interval excludes no change
+    worse = float(worsening(table)[i, k])
+    severity = (
+        "warning"
+        if significant and worse > COHORT_GAP_WARNING and table.direction != "none"
+        else "info"
+    )
     return Finding(
         kind,
         severity,  # type: ignore[arg-type]
@@ -102,6 +118,10 @@ def _cell_finding(kind: str, table: CohortTable, split: str, k: int) -> Finding:
             "cohort_value": float(table.value[i, k]),
             "reference_value": float(table.value[r, k]),
             "split_value": float(table.split_value[i]),
+            "label": table.label,
+            "unit": table.unit,
+            "direction": table.direction,
+            "worse": worse,
         },
         view="cohorts",
     )

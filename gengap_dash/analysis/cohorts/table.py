@@ -3,8 +3,10 @@ gap to the same cohort on the reference split with its interval.
 
 Every split is bootstrapped once, from its own stream ``split_stream(seed, position)``, and all
 its cohorts are read off the same resamples (``gengap_dash.stats.grouped_bootstrap``), so the
-split's overall interval here is the scorecard's. Cohort metrics are means of a per-sample
-statistic (``correct`` for accuracy, ``loss`` for NLL), so they equal a pandas groupby.
+split's overall accuracy interval here is the scorecard's. The metric is any of
+``gengap_dash.analysis.cohorts.metrics.COHORT_METRICS``: a reducer of per-cohort (and per-cell)
+sums, so a cohort's value equals the metric computed on the cohort's rows alone (a pandas
+groupby with the scikit-learn metric) and its replicates come from the same resamples.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import numpy as np
 import pandas as pd
 
 from gengap_dash.analysis.cohorts.coding import Coding
+from gengap_dash.analysis.cohorts.metrics import COHORT_METRICS, cohort_metric
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.bootstrap import DEFAULT_CONFIDENCE, make_rng, split_stream
 from gengap_dash.stats.grouped_bootstrap import GroupedSums, grouped_sums
 
-COHORT_METRICS: dict[str, str] = {"accuracy": "correct", "nll": "loss"}
-"""Metrics a cohort table can show, and the per-sample statistic each is the mean of."""
+__all__ = ["COHORT_METRICS", "CohortSums", "CohortTable", "cohort_sums", "cohort_table"]
 DEFAULT_MIN_COUNT = 20
 """Cells with fewer samples are shown as "too few", not as numbers."""
 
@@ -34,7 +36,9 @@ class CohortTable:
     Attributes:
         columns: the metadata column(s) the cohorts come from.
         kind: how they were formed (``"categorical"``, ``"numeric"``, ``"time"``, ``"crossed"``).
-        metric: ``"accuracy"`` or ``"nll"``.
+        metric: a name of ``COHORT_METRICS``; ``label``, ``unit`` and ``direction`` its
+            display name, unit and the way it improves (``"higher"``, ``"lower"``, ``"zero"``,
+            ``"none"``).
         reference: the split gaps are measured against.
         splits: ``(S,)`` split names, project order; ``roles`` their roles.
         cohorts: ``(K,)`` cohort names; ``parts`` each cohort's value per column.
@@ -68,6 +72,9 @@ class CohortTable:
     split_high: np.ndarray
     min_count: int
     period: str = ""
+    label: str = "Accuracy"
+    unit: str = "percent"
+    direction: str = "higher"
 
     @property
     def enough(self) -> np.ndarray:
@@ -99,21 +106,28 @@ class CohortTable:
 
 @dataclass(frozen=True, eq=False)
 class CohortSums:
-    """Working data (not a result): per split, grouped sums ``[count, statistic]`` of every
-    cohort and their bootstrap replicates, shared by the table, the decomposition and the
-    fairness analysis."""
+    """Working data (not a result): per split, grouped sums of every cohort's (and cell's)
+    per-sample statistics and their bootstrap replicates, shared by the table, the
+    decomposition and the fairness analysis.
+
+    For the additive metrics (one cell) ``sums[split].sums`` is ``(K, m)`` with column 0 the
+    count and column 1 the statistic; otherwise it is ``(K * n_cells, m)``, cohort-major.
+    """
 
     coding: Coding
     sums: Mapping[str, GroupedSums]
+    metric: str = "accuracy"
+    n_cells: int = 1
 
-
-def statistic_of(frame: pd.DataFrame, metric: str) -> np.ndarray:
-    """The per-sample statistic whose mean is ``metric`` (``(n,)`` float64)."""
-    if metric not in COHORT_METRICS:
-        raise ProjectError(
-            f"Expected `metric` to be one of {', '.join(COHORT_METRICS)}, but got {metric!r}."
+    def cells(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(K, n_cells, m)`` sums and ``(B, K, n_cells, m)`` replicates of ``split``."""
+        grouped = self.sums[split]
+        k = self.coding.n_cohorts
+        point = grouped.sums.reshape(k, self.n_cells, grouped.sums.shape[-1])
+        replicates = grouped.replicates.reshape(
+            grouped.replicates.shape[0], k, self.n_cells, grouped.sums.shape[-1]
         )
-    return frame[COHORT_METRICS[metric]].to_numpy(np.float64)
+        return point, replicates
 
 
 def cohort_sums(
@@ -124,19 +138,37 @@ def cohort_sums(
     positions: Mapping[str, int],
     n_resamples: int,
     seed: int,
+    n_classes: int | None = None,
 ) -> CohortSums:
-    """Grouped sums of every split (one bootstrap per split, stream ``(seed, position)``)."""
-    sums = {}
+    """Grouped sums of every split (one bootstrap per split, stream ``(seed, position)``).
+
+    Args:
+        n_classes: the number of classes (macro-F1 and Brier need it; default: the largest
+            label or prediction + 1).
+
+    Raises:
+        ProjectError: for an unknown metric.
+    """
+    definition = cohort_metric(metric)
+    if n_classes is None and metric in ("macro_f1", "brier"):
+        n_classes = 1 + max(
+            (int(max(f["label"].max(), f["pred"].max())) for f in frames.values() if len(f)),
+            default=1,
+        )
+    sums, n_cells = {}, 1
     for split, frame in frames.items():
-        statistic = statistic_of(frame, metric)
+        cell, n_cells, statistics = definition.statistics(frame, n_classes or 0)
+        codes = coding.codes[split]
+        if cell is not None:
+            codes = np.where(codes >= 0, codes * n_cells + cell, -1)
         sums[split] = grouped_sums(
-            coding.codes[split],
-            coding.n_cohorts,
-            np.column_stack([np.ones_like(statistic), statistic]),
+            codes,
+            coding.n_cohorts * n_cells,
+            statistics,
             rng=make_rng(split_stream(seed, positions[split])),
             n_resamples=n_resamples,
         )
-    return CohortSums(coding, sums)
+    return CohortSums(coding, sums, metric, n_cells)
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -153,9 +185,17 @@ def intervals(replicates: np.ndarray, *, confidence: float = DEFAULT_CONFIDENCE)
     if replicates.shape[0] == 0:
         nan = np.full(replicates.shape[1:], np.nan)
         return nan, nan.copy()
+    finite = ~np.isnan(replicates).any(axis=0)
+    if finite.all():  # the common case: one vectorised percentile, no per-column loop
+        low, high = np.percentile(replicates, [tail, 100.0 - tail], axis=0)
+        return low, high
+    low = np.full(replicates.shape[1:], np.nan)
+    high = low.copy()
+    low[finite], high[finite] = np.percentile(replicates[:, finite], [tail, 100.0 - tail], axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        low, high = np.nanpercentile(replicates, [tail, 100.0 - tail], axis=0)
+        rest = np.nanpercentile(replicates[:, ~finite], [tail, 100.0 - tail], axis=0)
+    low[~finite], high[~finite] = rest[0], rest[1]
     return low, high
 
 
@@ -177,11 +217,11 @@ def cohort_table(
         raise ProjectError(
             f"Reference split {reference!r} does not exist; the splits are {', '.join(splits)}."
         )
-    n = np.stack([sums.sums[s].sums[:, 0] for s in splits]).astype(np.int64)
-    value = np.stack([ratio(sums.sums[s].sums[:, 1], sums.sums[s].sums[:, 0]) for s in splits])
-    replicate_values = {
-        s: ratio(sums.sums[s].replicates[:, :, 1], sums.sums[s].replicates[:, :, 0]) for s in splits
-    }
+    definition = cohort_metric(metric)
+    cells = {s: sums.cells(s) for s in splits}
+    n = np.stack([cells[s][0][..., 0].sum(axis=1) for s in splits]).round().astype(np.int64)
+    value = np.stack([definition.reduce(cells[s][0]) for s in splits])
+    replicate_values = {s: definition.reduce(cells[s][1]) for s in splits}
     bounds = [intervals(replicate_values[s]) for s in splits]
     low = np.stack([b[0] for b in bounds])
     high = np.stack([b[1] for b in bounds])
@@ -195,13 +235,11 @@ def cohort_table(
     gap = np.where(shown, gap, np.nan)
     gap_low, gap_high = np.where(shown, gap_low, np.nan), np.where(shown, gap_high, np.nan)
     gap_low[r], gap_high[r] = np.nan, np.nan
-    totals = {s: sums.sums[s].sums.sum(axis=0) for s in splits}
-    split_value = np.array([ratio(totals[s][1], totals[s][0]) for s in splits], dtype=np.float64)
+    split_value = np.array(
+        [float(definition.reduce(cells[s][0].sum(axis=0, keepdims=True))[0]) for s in splits]
+    )
     split_bounds = [
-        intervals(
-            ratio(sums.sums[s].replicates[:, :, 1].sum(1), sums.sums[s].replicates[:, :, 0].sum(1))
-        )
-        for s in splits
+        intervals(definition.reduce(cells[s][1].sum(axis=1, keepdims=True))[:, 0]) for s in splits
     ]
     coding = sums.coding
     return CohortTable(
@@ -225,6 +263,9 @@ def cohort_table(
         split_high=np.array([float(b[1]) for b in split_bounds]),
         min_count=int(min_count),
         period=coding.period,
+        label=definition.label,
+        unit=definition.unit,
+        direction=definition.direction,
     )
 
 
