@@ -568,6 +568,7 @@ def bridge_frame(result: RobustnessResult) -> pd.DataFrame:
     bridge = result.bridge
     if bridge is None:
         return pd.DataFrame()
+    what = "corruption" if result.kind == "image" else "perturbation"
     rows = []
     for match in bridge.matches:
         rows.append(
@@ -575,9 +576,7 @@ def bridge_frame(result: RobustnessResult) -> pd.DataFrame:
                 "Split": match.split,
                 "Looks most like": condition_name(match.corruption, match.severity),
                 "MMD²": significant(match.mmd2, digits=2),
-                "Next (another corruption)": condition_name(
-                    match.runner_up, match.runner_up_severity
-                )
+                f"Next (another {what})": condition_name(match.runner_up, match.runner_up_severity)
                 if match.runner_up
                 else "",
                 "Next MMD²": significant(match.runner_up_mmd2, digits=2),
