@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -323,3 +324,135 @@ def test_the_list_column_matches_the_per_row_reading(tmp_path: Path) -> None:
     for name, part in parts.items():
         expected = np.stack(reference.loc[reference["split"] == name, "probs"].to_list())
         np.testing.assert_array_equal(part.attrs["probs"], expected)
+
+
+# -- brought embeddings (issue 10): an `embedding` list column or embedding_<i> columns ------------
+
+
+def _embeddings(n: int, d: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float64)
+
+
+def _with_embeddings(frame: pd.DataFrame, embeddings: np.ndarray, form: str) -> pd.DataFrame:
+    if form == "list":
+        return frame.assign(embedding=list(embeddings))
+    if form == "csv_list":
+        return frame.assign(embedding=[json.dumps(row.tolist()) for row in embeddings])
+    return frame.assign(**{f"embedding_{i}": embeddings[:, i] for i in range(embeddings.shape[1])})
+
+
+def _write(tmp_path: Path, frame: pd.DataFrame, *, csv: bool = False) -> Path:
+    path = tmp_path / ("p.csv" if csv else "p.parquet")
+    if csv:
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("form", ["list", "columns", "csv_list", "csv_columns"])
+def test_brought_embeddings_in_either_form(tmp_path: Path, form: str) -> None:
+    n, splits = 12, ["train", "test", "field"]
+    embeddings = _embeddings(n, 5)
+    frame = _frame(n, splits).assign(probs=list(_probabilities(n, 3)))
+    if form.startswith("csv"):
+        frame = frame.assign(probs=[str(row.tolist()) for row in frame["probs"]])
+    frame = _with_embeddings(frame, embeddings, form.removeprefix("csv_"))
+    if form == "csv_list":
+        frame = _with_embeddings(frame, embeddings, "csv_list")
+    path = _write(tmp_path, frame, csv=form.startswith("csv"))
+    parts = read_brought_predictions(path, split_names=splits, n_classes=3)
+    for index, name in enumerate(splits):
+        rows = np.arange(index, n, len(splits))  # interleaved in the file
+        got = parts[name].attrs["embeddings"]
+        assert got.dtype == np.float32 and got.shape == (len(rows), 5)
+        np.testing.assert_allclose(got, embeddings[rows].astype(np.float32))
+        assert not any(str(c).startswith("embedding") for c in parts[name].columns)
+
+
+def test_no_embeddings_brought(tmp_path: Path) -> None:
+    path = _write(tmp_path, _frame(4, ["train"]).assign(probs=list(_probabilities(4, 3))))
+    part = read_brought_predictions(path, split_names=["train"], n_classes=3)["train"]
+    assert "embeddings" not in part.attrs
+
+
+def test_ragged_embeddings_name_the_row_split_and_column(tmp_path: Path) -> None:
+    frame = _frame(6, ["train", "field"]).assign(probs=list(_probabilities(6, 3)))
+    rows = [list(row) for row in _embeddings(6, 4)]
+    rows[3] = rows[3][:3]  # a field row of width 3: widths differ across splits
+    path = _write(tmp_path, frame.assign(embedding=rows))
+    with pytest.raises(
+        ProjectError,
+        match=r"^Predictions file p\.parquet: column 'embedding' must hold one list of numbers "
+        r"per row, all of the same length; row 3 \(split 'field'\) does not: it holds 3 values "
+        r"where row 0 holds 4\.$",
+    ):
+        read_brought_predictions(path, split_names=["train", "field"], n_classes=3)
+    csv = _write(tmp_path, frame.assign(
+        probs=[str(r.tolist()) for r in frame["probs"]], embedding=[json.dumps(r) for r in rows]
+    ), csv=True)  # fmt: skip
+    with pytest.raises(
+        ProjectError, match=r"^Predictions file p\.csv: column 'embedding' .* row 3 "
+    ):
+        read_brought_predictions(csv, split_names=["train", "field"], n_classes=3)
+
+
+def test_embeddings_that_are_not_numbers(tmp_path: Path) -> None:
+    frame = _frame(4, ["train", "field"]).assign(probs=list(_probabilities(4, 3)))
+    path = _write(tmp_path, frame.assign(embedding=[["a", "b"]] * 4))
+    with pytest.raises(
+        ProjectError, match=r"column 'embedding' must hold lists of numbers, but its values are"
+    ):
+        read_brought_predictions(path, split_names=["train", "field"], n_classes=3)
+    columns = frame.assign(embedding_0=[0.1, 0.2, 0.3, 0.4], embedding_1=["1", "2", "x", "4"])
+    path = _write(tmp_path, columns)
+    with pytest.raises(
+        ProjectError,
+        match=r"^Predictions file p\.parquet: the embedding columns embedding_0, embedding_1 "
+        r"must hold numbers \(column 'embedding_1' holds text\)\.$",
+    ):
+        read_brought_predictions(path, split_names=["train", "field"], n_classes=3)
+    path = _write(
+        tmp_path, columns.assign(probs=[str(r.tolist()) for r in columns["probs"]]), csv=True
+    )
+    with pytest.raises(
+        ProjectError,
+        match=r"^Predictions file p\.csv: the embedding columns embedding_0, embedding_1 must "
+        r"hold numbers \(column 'embedding_1' holds 'x' in row 2, split 'train'\)\.$",
+    ):
+        read_brought_predictions(path, split_names=["train", "field"], n_classes=3)
+
+
+def test_a_gap_in_the_embedding_columns(tmp_path: Path) -> None:
+    frame = _frame(4, ["train"]).assign(probs=list(_probabilities(4, 3)))
+    frame = frame.assign(**{f"embedding_{i}": np.ones(4) for i in (0, 1, 2, 4)})
+    path = _write(tmp_path, frame)
+    with pytest.raises(
+        ProjectError,
+        match=r"^Predictions file p\.parquet: column 'embedding_3' is missing: the embedding "
+        r"columns run from embedding_0 to embedding_4, and every index in between must be there\.$",
+    ):
+        read_brought_predictions(path, split_names=["train"], n_classes=3)
+
+
+def test_both_embedding_forms_or_a_nan_are_refused(tmp_path: Path) -> None:
+    frame = _frame(4, ["train", "field"]).assign(probs=list(_probabilities(4, 3)))
+    both = frame.assign(embedding=list(_embeddings(4, 2)), embedding_0=np.ones(4))
+    with pytest.raises(ProjectError, match=r"has both an 'embedding' column and 'embedding_0'"):
+        read_brought_predictions(
+            _write(tmp_path, both), split_names=["train", "field"], n_classes=3
+        )
+    values = _embeddings(4, 2)
+    values[3, 1] = np.nan
+    path = _write(tmp_path, _with_embeddings(frame, values, "columns"))
+    with pytest.raises(
+        ProjectError,
+        match=r"^Predictions file p\.parquet: the embedding of row 3 \(split 'field'\) holds a "
+        r"missing, NaN or infinite value \(1 rows in all\); embeddings must be finite numbers\.$",
+    ):
+        read_brought_predictions(path, split_names=["train", "field"], n_classes=3)
+    nulls = frame.assign(embedding=[[1.0, 2.0], [1.0, None], [0.0, 0.0], [1.0, 1.0]])
+    with pytest.raises(ProjectError, match=r"the embedding of row 1 \(split 'field'\) holds a"):
+        read_brought_predictions(
+            _write(tmp_path, nulls), split_names=["train", "field"], n_classes=3
+        )

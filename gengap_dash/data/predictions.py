@@ -402,7 +402,7 @@ def _arrow_columns(
     if bad:
         raise ProjectError(
             f"{where}: the {what} columns {_listing(names)} must hold numbers (column "
-            f"{bad[0]!r} holds {table.schema.field(bad[0]).type})."
+            f"{bad[0]!r} holds {_arrow_kind(table.schema.field(bad[0]).type)})."
         )
     columns = [table.column(name) for name in names]
     if dtype is None:
@@ -450,7 +450,7 @@ def _arrow_lists(column, *, where: str, splits, column_name: str) -> np.ndarray:
     if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
         raise ProjectError(
             f"{where}: column {column_name!r} must hold lists of numbers, but its values are "
-            f"{values.type} (split {_split_at(splits, 0)!r})."
+            f"{_arrow_kind(values.type)} (split {_split_at(splits, 0)!r})."
         )
     if n_rows and width == 0:
         raise ProjectError(_ragged_message(where, column_name, 0, splits, None, None))
@@ -458,6 +458,13 @@ def _arrow_lists(column, *, where: str, splits, column_name: str) -> np.ndarray:
     if not np.issubdtype(flat.dtype, np.floating):
         flat = flat.astype(np.float64)
     return flat.reshape(n_rows, width)
+
+
+def _arrow_kind(kind) -> str:
+    """``text`` for string columns, else the Arrow type's name (``bool``, ``timestamp[ns]``)."""
+    import pyarrow as pa
+
+    return "text" if pa.types.is_string(kind) or pa.types.is_large_string(kind) else str(kind)
 
 
 def _split_at(splits, row: int) -> str:

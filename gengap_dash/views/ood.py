@@ -58,7 +58,9 @@ class OODView(View):
         return [f for f in findings if f.kind == "ood.best_score"][:1] or super().headline(result)
 
     def to_json(self, result: OODReport) -> dict[str, Any]:
-        return result.to_dict()
+        from gengap_dash.store.json_values import json_safe
+
+        return json_safe(result.to_dict())  # NaN (no labels: error AUROC, accuracy) -> null
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_reference_argument(parser)

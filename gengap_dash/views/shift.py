@@ -140,7 +140,9 @@ class ShiftView(View):
         return shift_findings(result)
 
     def to_json(self, result: ShiftReport) -> dict[str, Any]:
-        return result.to_dict()
+        from gengap_dash.store.json_values import json_safe
+
+        return json_safe(result.to_dict())  # NaN (no labels: cluster error rates) -> null
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_reference_argument(parser)
