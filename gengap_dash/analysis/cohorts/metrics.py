@@ -33,6 +33,7 @@ from gengap_dash.metrics.calibration import calibration_error_from_sums
 from gengap_dash.metrics.registry import metric_info
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.binning import DEFAULT_N_BINS, uniform_bins
+from gengap_dash.stats.bootstrap import IntervalKind
 
 Direction = Literal["higher", "lower", "zero", "none"]
 """Which way a metric improves: up, down, towards 0 (overconfidence), or neither (mean
@@ -54,6 +55,8 @@ class CohortMetric:
         reference: what the tests compare it with.
         statistics: ``(frame, n_classes) -> Statistics``.
         reduce: ``(sums (..., n_cells, m)) -> (...)`` values, NaN where a cohort is empty.
+        interval: ``"percentile"``, or ``"basic"`` for the binned calibration errors, whose
+            plug-in value is biased upwards (as the scorecard's ECE; docs/calibration.md).
     """
 
     name: str
@@ -65,6 +68,7 @@ class CohortMetric:
     description: str
     statistics: Callable[[pd.DataFrame, int], Statistics] = field(repr=False, compare=False)
     reduce: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
+    interval: IntervalKind = "percentile"
 
     @property
     def scale(self) -> float:
@@ -163,6 +167,7 @@ def _registered(
     reduce: Callable[[np.ndarray], np.ndarray],
     *,
     additive: bool,
+    interval: IntervalKind = "percentile",
 ) -> CohortMetric:
     info = metric_info(name)
     if info.higher_is_better is None:
@@ -170,7 +175,7 @@ def _registered(
     else:
         direction = "higher" if info.higher_is_better else "lower"
     return CohortMetric(name, info.label, info.unit, direction, additive, info.reference,
-                        info.description, statistics, reduce)  # fmt: skip
+                        info.description, statistics, reduce, interval)  # fmt: skip
 
 
 COHORT_METRICS: Mapping[str, CohortMetric] = {
@@ -196,9 +201,13 @@ COHORT_METRICS: Mapping[str, CohortMetric] = {
             additive=True,
         ),
         _registered("brier", _mean_of(_brier), _mean_reduce, additive=True),
-        _registered("ece", _bin_cells, _calibration_reduce("l1"), additive=False),
-        _registered("mce", _bin_cells, _calibration_reduce("max"), additive=False),
-        _registered("rms_ce", _bin_cells, _calibration_reduce("l2"), additive=False),
+        _registered("ece", _bin_cells, _calibration_reduce("l1"), additive=False, interval="basic"),
+        _registered(
+            "mce", _bin_cells, _calibration_reduce("max"), additive=False, interval="basic"
+        ),
+        _registered(
+            "rms_ce", _bin_cells, _calibration_reduce("l2"), additive=False, interval="basic"
+        ),
         _registered(
             "mean_confidence",
             _mean_of(lambda f, c: f["confidence"].to_numpy(np.float64)),

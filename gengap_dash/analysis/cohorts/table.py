@@ -199,6 +199,18 @@ def intervals(replicates: np.ndarray, *, confidence: float = DEFAULT_CONFIDENCE)
     return low, high
 
 
+def _bounds(replicates: np.ndarray, value, kind: str, *, floor: float | None = None):
+    """Percentile intervals, or basic ones (``2 v - q_high, 2 v - q_low``, not below ``floor``)
+    for a plug-in estimate biased upwards (the binned calibration errors)."""
+    low, high = intervals(replicates)
+    if kind != "basic":
+        return low, high
+    low, high = 2.0 * value - high, 2.0 * value - low
+    if floor is not None:
+        low, high = np.maximum(low, floor), np.maximum(high, floor)
+    return low, high
+
+
 def cohort_table(
     sums: CohortSums,
     *,
@@ -222,7 +234,8 @@ def cohort_table(
     n = np.stack([cells[s][0][..., 0].sum(axis=1) for s in splits]).round().astype(np.int64)
     value = np.stack([definition.reduce(cells[s][0]) for s in splits])
     replicate_values = {s: definition.reduce(cells[s][1]) for s in splits}
-    bounds = [intervals(replicate_values[s]) for s in splits]
+    kind = definition.interval
+    bounds = [_bounds(replicate_values[s], value[i], kind, floor=0.0) for i, s in enumerate(splits)]
     low = np.stack([b[0] for b in bounds])
     high = np.stack([b[1] for b in bounds])
     r = splits.index(reference)
@@ -230,7 +243,9 @@ def cohort_table(
     gap_low, gap_high = np.full_like(gap, np.nan), np.full_like(gap, np.nan)
     for i, s in enumerate(splits):
         if replicate_values[s].shape[0] and i != r:
-            gap_low[i], gap_high[i] = intervals(replicate_values[s] - replicate_values[reference])
+            gap_low[i], gap_high[i] = _bounds(
+                replicate_values[s] - replicate_values[reference], gap[i], kind
+            )
     shown = (n >= min_count) & (n[r] >= min_count)[None, :]
     gap = np.where(shown, gap, np.nan)
     gap_low, gap_high = np.where(shown, gap_low, np.nan), np.where(shown, gap_high, np.nan)
@@ -239,8 +254,12 @@ def cohort_table(
         [float(definition.reduce(cells[s][0].sum(axis=0, keepdims=True))[0]) for s in splits]
     )
     split_bounds = [
-        intervals(definition.reduce(cells[s][1].sum(axis=1, keepdims=True))[:, 0]) for s in splits
-    ]
+        _bounds(
+            definition.reduce(cells[s][1].sum(axis=1, keepdims=True))[:, 0], split_value[i], kind,
+            floor=0.0,
+        )
+        for i, s in enumerate(splits)
+    ]  # fmt: skip
     coding = sums.coding
     return CohortTable(
         columns=coding.columns,
