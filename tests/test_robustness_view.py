@@ -12,6 +12,7 @@ import pytest
 import gengap_dash.engine.corrupted_inference as engine
 from gengap_dash.analysis.robustness.corruptions import CORRUPTION_VERSION
 from gengap_dash.cli.main import main
+from gengap_dash.project.errors import ProjectError
 from gengap_dash.views.registry import compute, get_view, view_json
 from gengap_dash.views.robustness import RobustnessOptions
 from gengap_dash.workspace import Workspace
@@ -174,3 +175,20 @@ def test_precompute_views_caches_the_sweep(tabular_project: Path, capsys) -> Non
 
     found, result = cached(VIEW, workspace)
     assert found and result.kind == "tabular"
+
+
+def test_an_image_file_project_without_shifted_splits(image_project: Path) -> None:
+    """PNG files read through Pillow as the engine reads them; no real shifted split, so no
+    bridge, said in one line."""
+    workspace = Workspace.from_file(image_project)
+    result = compute(VIEW, workspace, RobustnessOptions(corruptions=("rotate",), n_resamples=50))
+    assert result.kind == "image" and result.curves.n == 8
+    assert result.bridge is None
+    assert result.bridge_note == (
+        "No bridge to real shift: the project has no shifted or deployment split to compare "
+        "the corruptions with."
+    )
+    raw = engine.read_raw_inputs(workspace.spec, "test", rows=[0, 1])
+    assert raw.values.shape == (2, 8, 8) and raw.values.dtype == np.uint8
+    with pytest.raises(ProjectError, match="have different shapes"):
+        engine.model_source(raw, [raw.values[0], raw.values[1][:4]])

@@ -172,6 +172,12 @@ def model_source(raw: RawInputs, values: Any) -> SampleSource:
     if isinstance(values, list):
         from gengap_dash.data.samples import default_image_transform
 
+        shapes = list(dict.fromkeys(np.shape(value) for value in values))
+        if len(shapes) > 1:
+            raise ProjectError(
+                f"The images of {raw.where} have different shapes ({shapes[0]}, {shapes[1]}); "
+                "every sample must have the same shape: resize images in inputs.transform."
+            )
         return SampleSource(n, tensor=torch.stack([default_image_transform(v) for v in values]))
     batch = torch.from_numpy(np.ascontiguousarray(values)).float().div_(255.0)
     batch = batch.unsqueeze(1) if batch.ndim == 3 else batch.permute(0, 3, 1, 2)
