@@ -4,9 +4,11 @@ simulations of issue 9.
 Builds a brought-predictions project (5 splits, 10 classes, 10 metadata columns and a time
 column; 1,000,000 rows in all), then times, as medians of several runs:
 
-- the cohort table of one column (coding, one grouped bootstrap per split, the table) cold;
-- the whole cohorts view cold (``registry.compute(..., use_cache=False)``) and warm (a new
-  workspace reading the result from the on-disk result cache);
+- the cohort table of one column (coding, one grouped bootstrap per split, the table) cold,
+  for accuracy and for other metrics (error, NLL, Brier, macro-F1, ECE);
+- the whole cohorts view cold (``registry.compute(..., use_cache=False)``) and warm (the
+  result from the on-disk result cache, for the open workspace as the dashboard has it, and for
+  a new workspace, which first hashes the prediction file);
 - the slice search (up to 3 predicates) on the deployment split and on a 1,000,000-row split,
   and the slices view warm.
 
@@ -113,11 +115,12 @@ def median_time(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def cohort_table_only(frames, roles) -> None:
+def cohort_table_only(frames, roles, metric: str = "accuracy") -> None:
     coding = cohort_codings(frames, ["site"], known=COLUMNS)
     positions = {s: i for i, s in enumerate(frames)}
-    sums = cohort_sums(frames, coding, positions=positions, n_resamples=1000, seed=0)
-    cohort_table(sums, metric="accuracy", reference="val", roles=roles)
+    sums = cohort_sums(frames, coding, metric=metric, positions=positions, n_resamples=1000,
+                       seed=0, n_classes=N_CLASSES)  # fmt: skip
+    cohort_table(sums, metric=metric, reference="val", roles=roles)
 
 
 def simulations(runs: int) -> None:
@@ -164,6 +167,10 @@ def main() -> int:
         view = registry.get_view("cohorts")
         options = CohortsOptions(by=("site",))
         table = median_time(lambda: cohort_table_only(frames, roles), args.repeats)
+        other_metrics = {
+            metric: median_time(lambda m=metric: cohort_table_only(frames, roles, m), args.repeats)
+            for metric in ("error", "nll", "brier", "macro_f1", "ece")
+        }
         full = median_time(
             lambda: registry.compute(view, workspace, options, use_cache=False), args.repeats
         )
@@ -179,6 +186,11 @@ def main() -> int:
         warm.elapsed = []  # type: ignore[attr-defined]
         for _ in range(args.repeats):
             warm()
+        open_warm = []  # the dashboard's case: the workspace is open, its fingerprint known
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            registry.compute(view, workspace, options)
+            open_warm.append(time.perf_counter() - start)
         slices_view = registry.get_view("slices")
         start = time.perf_counter()
         result = registry.compute(slices_view, workspace)
@@ -194,9 +206,13 @@ def main() -> int:
         slices_million = time.perf_counter() - start
         n_field = len(frames["field"])
         print(f"cohort table of one column, cold (median of {args.repeats}): {table:.3f} s")
+        for metric, seconds in other_metrics.items():
+            print(f"  the same table of {metric}: {seconds:.3f} s")
         print(f"whole cohorts view (table, decomposition, fairness, confusions, time), cold: "
               f"{full:.3f} s")  # fmt: skip
-        print(f"cohorts view warm (result cache, new workspace): "
+        print(f"cohorts view warm (result cache, open workspace): "
+              f"{statistics.median(open_warm):.3f} s")  # fmt: skip
+        print(f"cohorts view warm (result cache, new workspace: hashes the prediction file): "
               f"{statistics.median(warm.elapsed):.3f} s")  # type: ignore[attr-defined]  # fmt: skip
         print(f"slices view cold (field, {n_field:,} rows, up to 3 predicates, clusters none): "
               f"{slices_cold:.2f} s; warm {slices_warm:.2f} s")  # fmt: skip

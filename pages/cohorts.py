@@ -32,18 +32,19 @@ tabs = dict(zip(ui.TABS, st.tabs(ui.TABS, key="cohorts_tab"), strict=True))
 with tabs["Cohorts"]:
     explained_chart(
         plots.gap_heatmap(table),
-        shows=ui.HEATMAP_SHOWS,
+        shows=ui.heatmap_shows(table),
         takeaway=render(verdicts.heatmap_takeaway(table)),
         key="cohorts_heatmap",
     )
     weakest = verdicts.weakest_cohort_finding(table)
     explained_chart(
         plots.cohort_metric_figure(table, colors=colors),
-        shows=ui.METRIC_SHOWS,
+        shows=ui.metric_shows(table),
         takeaway=render(weakest) if weakest else "No cohort has enough samples to compare.",
         key="cohorts_metric",
     )
     ui.show_table(ui.cohort_frame(table))
+    ui.cohort_gallery(workspace, table, result.classes)
 
 with tabs["Mix or performance"]:
     ui.decomposition_section(result)

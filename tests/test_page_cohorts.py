@@ -140,3 +140,82 @@ def test_gallery_thumbnails_of_the_sample() -> None:
     rows = slice_rows(workspace, [("ink", "heavy"), ("source", "scanner B")], "field")
     kind, images = sample_inputs(workspace, "field", rows["row"].to_numpy()[:5])
     assert kind == "image" and images.shape == (5, 8, 8) and images.dtype == np.uint8
+
+
+# -- the gallery opens from a cluster, a slice and a cohort cell ---------------------------------
+
+
+def test_a_cluster_a_slice_and_a_cohort_cell_open_their_gallery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gengap_dash.ui.cohorts import PAGE_SIZE
+
+    workspace = Workspace.from_file(SAMPLE)
+    clusters = registry.compute(registry.get_view("slices"), workspace).clusters
+    assert clusters is not None and clusters.split == "field"
+    members = clusters.rows_of(1, "field")
+    wrong = int((~workspace.split_predictions("field")["correct"].to_numpy()[members]).sum())
+    app = open_page(SAMPLE, monkeypatch)
+    before = len(app.get("image"))
+    box = app.selectbox(key="cohorts_cluster_gallery_cluster")
+    assert box.options[0] == "(none)" and box.options[1].startswith("cluster 1 (error ")
+    box.select(box.options[1]).run()
+    assert not app.exception and not app.error
+    text = "\n".join(block.value for block in app.markdown)
+    assert f"**cluster 1 on field**: {len(members)} samples, {wrong} errors" in text
+    assert len(app.get("image")) - before == min(PAGE_SIZE, wrong)  # thumbnails in place
+    slice_box = app.selectbox(key="cohorts_slice_gallery_slice")
+    slice_box.select(PLANTED).run()
+    text = "\n".join(block.value for block in app.markdown).replace("\\", "")
+    assert f"**{PLANTED} on field**: 80 samples" in text
+    cell = app.selectbox(key="cohorts_cell_gallery_cohort")
+    cell.select("scanner B").run()
+    app.selectbox(key="cohorts_cell_gallery_split").select("field").run()
+    assert not app.exception and not app.error
+    frame = workspace.split_predictions("field")
+    n = int((frame["source"] == "scanner B").sum())
+    assert any(f"**scanner B on field**: {n} samples" in b.value for b in app.markdown)
+
+
+def test_the_table_metric_selector_follows_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gengap_dash.analysis.cohorts.metrics import COHORT_METRICS
+
+    app = open_page(SAMPLE, monkeypatch)
+    box = app.selectbox(key="cohorts_table_metric")
+    assert list(box.options) == [m.label for m in COHORT_METRICS.values()]
+    box.select("error").run()
+    assert not app.exception and not app.error
+    cohorts = frame_with(app, "Error rate")
+    assert cohorts["Error rate"].str.endswith("%").any()
+    text = "\n".join(block.value for block in app.markdown).replace("\\", "")
+    assert "has error rate" in text and "worse (lower is better" in text
+
+
+def test_a_cluster_of_a_tabular_project_opens_feature_rows(
+    tabular_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page(tabular_project, monkeypatch)
+    box = app.selectbox(key="cohorts_cluster_gallery_cluster")
+    box.select(box.options[1]).set_value(box.options[1]).run()
+    app.toggle(key="cohorts_cluster_gallery_errors").set_value(False).run()
+    assert not app.exception and not app.error
+    rows = frame_with(app, "f0")
+    assert {"sample_id", "label", "pred", "confidence", "loss"} <= set(rows.columns)
+
+
+def test_gengap_cohorts_metric_option(tabular_project: Path, capsys) -> None:
+    args = ["cohorts", str(tabular_project), "--by", "batch", "--resamples", "50"]
+    assert main([*args, "--metric", "macro_f1", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["metric"] == "macro_f1" and document["metric_label"] == "Macro-F1"
+    assert document["direction"] == "higher"
+    workspace = Workspace.from_file(tabular_project)
+    frame = workspace.split_predictions("noisy")
+    late = next(c for c in document["cohorts"] if c["split"] == "noisy" and c["cohort"] == "late")
+    rows = frame[frame["batch"] == "late"]
+    from sklearn.metrics import f1_score
+
+    expected = f1_score(rows["label"], rows["pred"], average="macro", zero_division=0)
+    assert late["value"] == pytest.approx(expected)
+    assert main([*args, "--metric", "auroc"]) == 2
+    assert "invalid choice: 'auroc'" in capsys.readouterr().err

@@ -120,3 +120,31 @@ def test_with_nothing_planted_few_runs_report_a_slice() -> None:
         found = search(codings, errors, top=10_000)
         reported.append(any(s.p_adjusted < 0.05 for s in found.slices))
     assert np.mean(reported) <= 0.06
+
+
+def test_clusters_keep_each_row_s_cluster_and_the_gallery_samples_deterministically() -> None:
+    from pathlib import Path
+
+    from gengap_dash.views import registry
+    from gengap_dash.views.cohorts import GALLERY_CAP, cluster_rows, gallery_sample
+    from gengap_dash.workspace import Workspace
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "digits" / "project.yaml"
+    workspace = Workspace.from_file(sample)
+    clusters = registry.compute(registry.get_view("slices"), workspace).clusters
+    assert clusters is not None
+    for cluster in clusters.clusters:
+        for split, n in cluster.n.items():
+            assert int((clusters.members[split] == cluster.index).sum()) == n
+    rows = cluster_rows(workspace, clusters, 1, "field")
+    assert len(rows) == clusters.clusters[0].n["field"]
+    assert rows["loss"].is_monotonic_decreasing
+    with pytest.raises(ProjectError, match=r"Expected a cluster index from 1 to 8, but got 9"):
+        cluster_rows(workspace, clusters, 9, "field")
+    big = workspace.split_predictions("train").assign(row=lambda f: range(len(f)))
+    shown = gallery_sample(big)
+    assert len(shown) == GALLERY_CAP and shown.equals(gallery_sample(big))  # same draw each time
+    assert shown["row"].is_monotonic_increasing  # the selection's order is kept
+    assert gallery_sample(big.head(10)).equals(big.head(10))
+    with pytest.raises(ValueError, match=r"Expected `cap` to be a positive integer, but got 0"):
+        gallery_sample(big, cap=0)

@@ -9,16 +9,19 @@ import streamlit as st
 
 from gengap_dash.analysis.cohorts import CohortsResult
 from gengap_dash.analysis.cohorts.coding import PERIOD_NAMES
+from gengap_dash.analysis.cohorts.metrics import COHORT_METRICS
 from gengap_dash.findings.render import render
 from gengap_dash.findings.words import percent, plural
 from gengap_dash.project.errors import ProjectError
-from gengap_dash.ui.layout import explained_chart, verdict_box
+from gengap_dash.ui.layout import _escape_markdown, explained_chart, verdict_box
 from gengap_dash.views import registry
 from gengap_dash.views.cohorts import (
     CohortsOptions,
+    cluster_rows,
     cohort_rows,
     confusion_rows,
     eligible_columns,
+    gallery_sample,
     hub_frames,
     sample_inputs,
     slice_rows,
@@ -34,15 +37,23 @@ AUTO = "(the column whose cohorts differ most)"
 NONE = "(none)"
 DEFAULT_SEARCH = "(deployment, else the worst split)"
 
-HEATMAP_SHOWS = (
-    "Each cell: how many points of the metric a cohort loses (red) or gains (blue) on a split "
-    "against the same cohort on the reference split. Grey cells hold too few samples to show a "
-    "number. Hover for the count."
-)
-METRIC_SHOWS = (
-    "The metric of each cohort on each split, with its 95% bootstrap interval (one bootstrap per "
-    "split; cells with too few samples are left out)."
-)
+
+def heatmap_shows(table) -> str:
+    """What the heatmap shows, in the table's metric and direction."""
+    from gengap_dash.views.cohorts import heatmap_shows as shows
+
+    return shows(table)
+
+
+def metric_shows(table) -> str:
+    """What the per-cohort metric chart shows."""
+    return (
+        f"{table.label} of each cohort on each split, with its 95% bootstrap interval (one "
+        "bootstrap per split; cells with too few samples are left out). "
+        f"{COHORT_METRICS[table.metric].description}"
+    )
+
+
 DECOMPOSITION_SHOWS = (
     "Each split's accuracy change against the reference, split into the part due to a "
     "different cohort mix (orange) and the part due to worse accuracy inside cohorts (red); "
@@ -110,7 +121,7 @@ def _columns(_workspace: Workspace, fingerprint: str) -> list[str]:
 def controls(workspace: Workspace) -> CohortsOptions:
     """The cohort column(s), the reference split and the binning, as options of the view."""
     columns = _columns(workspace, workspace.fingerprint())
-    left, middle, right, far = st.columns([3, 3, 2, 2])
+    left, middle, metric_box, right, far = st.columns([3, 3, 2, 2, 2])
     first = left.selectbox("Cohorts of", [AUTO, *columns], key="cohorts_by")
     second = middle.selectbox(
         "Crossed with", [NONE, *[c for c in columns if c != first]], key="cohorts_by2",
@@ -123,8 +134,14 @@ def controls(workspace: Workspace) -> CohortsOptions:
         index=(held_out.index(default) if default in held_out else 0), key="cohorts_reference",
     )  # fmt: skip
     bins = far.number_input("Bins (numeric)", 2, 20, 5, key="cohorts_bins")
+    metric = metric_box.selectbox(
+        "Metric", list(COHORT_METRICS), format_func=lambda name: COHORT_METRICS[name].label,
+        key="cohorts_table_metric",
+        help="The cohort table's and heatmap's metric, with 95% bootstrap intervals; the other "
+        "tabs are about accuracy.",
+    )  # fmt: skip
     by = () if first == AUTO else ((first,) if second == NONE else (first, second))
-    return CohortsOptions(by=by, reference=reference, n_bins=int(bins))
+    return CohortsOptions(by=by, reference=reference, n_bins=int(bins), metric=metric)
 
 
 def cohorts_for(workspace: Workspace, options: CohortsOptions) -> CohortsResult:
@@ -186,29 +203,21 @@ def show_table(frame: pd.DataFrame, *, max_rows: int = 12) -> None:
 # -- the gallery of errors ----------------------------------------------------------------------
 
 
+GALLERY_KINDS = ["a weak slice", "a cohort cell", "an embedding cluster", "a confusion cell"]
+
+
 def gallery_selection(workspace: Workspace, result: CohortsResult, slices: SlicesResult):
-    """Widgets that pick a cohort cell, a slice or a confusion cell; its hub rows."""
-    kind = st.radio("Samples of", ["a weak slice", "a cohort cell", "a confusion cell"],
-                    horizontal=True, key="cohorts_gallery_kind")  # fmt: skip
+    """Widgets that pick a weak slice, a cohort cell, an embedding cluster or a confusion cell;
+    its hub rows and a title."""
+    kind = st.radio("Samples of", GALLERY_KINDS, horizontal=True, key="cohorts_gallery_kind")
     left, right = st.columns(2)
     if kind == "a weak slice":
-        if not slices.search.slices:
-            st.info("No weak slice was found, so there is none to show.")
-            return None, ""
-        names = [s.name for s in slices.search.slices]
-        chosen = left.selectbox("Slice", names, key="cohorts_gallery_slice")
-        found = slices.search.slices[names.index(chosen)]
-        split = right.selectbox("Split", list(found.by_split), key="cohorts_gallery_slice_split",
-                                index=list(found.by_split).index(slices.search.split))  # fmt: skip
-        return slice_rows(workspace, found.predicates, split), f"{chosen} on {split}"
+        return slice_choice(workspace, slices, left, right, key="cohorts_gallery")
+    if kind == "an embedding cluster":
+        return cluster_choice(workspace, slices, left, right, key="cohorts_gallery")
     table = result.table
     if kind == "a cohort cell":
-        split = left.selectbox("Split", list(table.splits), key="cohorts_gallery_split",
-                               index=len(table.splits) - 1)  # fmt: skip
-        cohort = right.selectbox("Cohort", list(table.cohorts), key="cohorts_gallery_cohort")
-        options = CohortsOptions(by=table.columns, n_bins=int(st.session_state.get(
-            "cohorts_bins", 5)))  # fmt: skip
-        return cohort_rows(workspace, options, table.columns, split, cohort), f"{cohort} on {split}"
+        return cohort_choice(workspace, table, left, right, key="cohorts_gallery")
     classes = list(result.classes)
     split = left.selectbox("Split", list(table.splits), key="cohorts_gallery_confusion_split",
                            index=len(table.splits) - 1)  # fmt: skip
@@ -221,29 +230,112 @@ def gallery_selection(workspace: Workspace, result: CohortsResult, slices: Slice
     return confusion_rows(workspace, split, t, p), f"{chosen} on {split}"
 
 
-def gallery(workspace: Workspace, rows: pd.DataFrame | None, title: str, classes) -> None:
-    """The selected samples, worst loss first, paged; thumbnails or feature rows; a CSV of
-    their sample ids."""
+def slice_choice(workspace: Workspace, slices: SlicesResult, left, right, *, key: str,
+                 optional: bool = False):  # fmt: skip
+    """A weak slice and a split (``optional``: "(none)" first, for an inline gallery)."""
+    if not slices.search.slices:
+        if not optional:
+            st.info("No weak slice was found, so there is none to show.")
+        return None, ""
+    names = [s.name for s in slices.search.slices]
+    chosen = left.selectbox("Samples of the slice", [NONE, *names] if optional else names,
+                            key=f"{key}_slice")  # fmt: skip
+    if chosen == NONE:
+        return None, ""
+    found = slices.search.slices[names.index(chosen)]
+    splits = list(found.by_split)
+    split = right.selectbox("On split", splits, key=f"{key}_slice_split",
+                            index=splits.index(slices.search.split))  # fmt: skip
+    return slice_rows(workspace, found.predicates, split), f"{chosen} on {split}"
+
+
+def cluster_choice(workspace: Workspace, slices: SlicesResult, left, right, *, key: str,
+                   optional: bool = False):  # fmt: skip
+    """An embedding cluster and a split; its hub rows."""
+    clusters = slices.clusters
+    if clusters is None or not clusters.members:
+        if not optional:
+            st.info(slices.clusters_note or "There are no embedding clusters to show.")
+        return None, ""
+    names = [cluster_name(c, clusters.split) for c in clusters.clusters]
+    chosen = left.selectbox("Samples of the cluster", [NONE, *names] if optional else names,
+                            key=f"{key}_cluster")  # fmt: skip
+    if chosen == NONE:
+        return None, ""
+    cluster = clusters.clusters[names.index(chosen)]
+    splits = [s for s in clusters.members if cluster.n.get(s, 0) > 0] or list(clusters.members)
+    split = right.selectbox(
+        "On split", splits, key=f"{key}_cluster_split",
+        index=splits.index(clusters.split) if clusters.split in splits else 0,
+    )  # fmt: skip
+    rows = cluster_rows(workspace, clusters, cluster.index, split)
+    return rows, f"cluster {cluster.index} on {split}"
+
+
+def cluster_name(cluster, split: str) -> str:
+    """``"cluster 1 (error 41.0% on field; mostly class 8; source = scanner B)"``."""
+    parts = []
+    if split in cluster.error:
+        parts.append(f"error {percent(cluster.error[split])} on {split}")
+    if cluster.classes:
+        parts.append(f"mostly class {cluster.classes[0][0]}")
+    if cluster.metadata:
+        parts.append(f"{cluster.metadata[0][0]} = {cluster.metadata[0][1]}")
+    return f"cluster {cluster.index}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def cohort_gallery(workspace: Workspace, table, classes) -> None:
+    """Under the cohort table: pick a cohort and a split to see its samples in place."""
+    left, right = st.columns(2)
+    rows, title = cohort_choice(workspace, table, left, right, key="cohorts_cell_gallery",
+                                optional=True)  # fmt: skip
+    gallery(workspace, rows, title, classes, key="cohorts_cell_gallery")
+
+
+def cohort_choice(workspace: Workspace, table, left, right, *, key: str, optional: bool = False):
+    """A cohort of the table and a split; its hub rows."""
+    cohorts = list(table.cohorts)
+    cohort = left.selectbox("Samples of the cohort", [NONE, *cohorts] if optional else cohorts,
+                            key=f"{key}_cohort")  # fmt: skip
+    if cohort == NONE:
+        return None, ""
+    split = right.selectbox("On split", list(table.splits), key=f"{key}_split",
+                            index=len(table.splits) - 1)  # fmt: skip
+    options = CohortsOptions(by=table.columns, n_bins=int(st.session_state.get("cohorts_bins", 5)))
+    return cohort_rows(workspace, options, table.columns, split, cohort), f"{cohort} on {split}"
+
+
+def gallery(workspace: Workspace, rows: pd.DataFrame | None, title: str, classes, *,
+            key: str = "cohorts_gallery") -> None:  # fmt: skip
+    """The selected samples, worst loss first, paged; thumbnails (images) or feature rows
+    (tabular) with label, prediction, confidence and loss; a CSV of all their sample ids. A
+    large selection shows a fixed-seed sample of at most ``GALLERY_CAP`` of them."""
     if rows is None:
         return
-    errors_only = st.toggle("Errors only", value=True, key="cohorts_gallery_errors")
-    shown = rows[~rows["correct"].astype(bool)] if errors_only else rows
+    errors_only = st.toggle("Errors only", value=True, key=f"{key}_errors")
+    selected = rows[~rows["correct"].astype(bool)] if errors_only else rows
     wrong = int((~rows["correct"].astype(bool)).sum())
     rate = percent(wrong / len(rows)) if len(rows) else "n/a"
+    shown = gallery_sample(selected)
+    capped = (
+        f" Showing a fixed sample of {len(shown):,} of the {len(selected):,}."
+        if len(shown) < len(selected)
+        else ""
+    )
     st.markdown(
-        f"**{title}**: {plural(len(rows), 'sample')}, {plural(wrong, 'error')} ({rate}); "
-        "worst loss first."
+        f"**{_escape_markdown(title)}**: {plural(len(rows), 'sample')}, "
+        f"{plural(wrong, 'error')} ({rate}); worst loss first.{capped}"
     )
     st.download_button(
-        "Download the sample ids (CSV)", shown[["split", "sample_id", "label", "pred", "loss"]]
+        "Download the sample ids (CSV)", selected[["split", "sample_id", "label", "pred", "loss"]]
         .to_csv(index=False).encode(), file_name="gengap_selection.csv", mime="text/csv",
-        key="cohorts_gallery_download",
+        key=f"{key}_download",
     )  # fmt: skip
     if shown.empty:
         st.info("No sample to show here.")
         return
     pages = max(1, int(np.ceil(len(shown) / PAGE_SIZE)))
-    page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="cohorts_gallery_page")
+    page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page")
     chunk = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     split = str(chunk["split"].iloc[0])
     kind, inputs = _guarded(sample_inputs, workspace, split, chunk["row"].to_numpy())
@@ -276,7 +368,10 @@ READING_GUIDE = """
 - **Weak slices**: combinations of up to three metadata values where the model errs most,
   ranked by SliceLine's score of error excess and size; p-values are adjusted for the number
   of slices tested (Benjamini-Hochberg).
-- **Errors**: the samples behind any cell, worst loss first, with a CSV of their ids.
+- **Errors**: the samples behind any weak slice, cohort cell, embedding cluster or confusion
+  cell, worst loss first (a fixed sample of at most 240 when there are more), with a CSV of
+  all their ids. The slice and cluster tables, and the cohort table, open the same gallery
+  in place.
 """
 
 
@@ -334,6 +429,10 @@ def slices_section(workspace: Workspace, table) -> None:
             key="cohorts_slices",
         )
         show_table(slices_frame(slices.search, splits=[table.reference]))
+        left, right = st.columns(2)
+        rows, title = slice_choice(workspace, slices, left, right, key="cohorts_slice_gallery",
+                                   optional=True)  # fmt: skip
+        gallery(workspace, rows, title, workspace.class_names, key="cohorts_slice_gallery")
     else:
         st.success(render(findings[0]))
     st.caption(
@@ -347,6 +446,10 @@ def slices_section(workspace: Workspace, table) -> None:
     show_table(clusters_frame(slices.clusters), max_rows=8)
     for finding in findings[1:]:
         st.markdown(render(finding))
+    left, right = st.columns(2)
+    rows, title = cluster_choice(workspace, slices, left, right, key="cohorts_cluster_gallery",
+                                 optional=True)  # fmt: skip
+    gallery(workspace, rows, title, workspace.class_names, key="cohorts_cluster_gallery")
 
 
 def confusions_section(result: CohortsResult) -> None:

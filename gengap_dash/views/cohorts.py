@@ -299,6 +299,38 @@ def slice_rows(workspace, predicates, split: str, *, n_bins: int = 4):
     return _by_loss(frames[split], slice_mask(codings, predicates, split))
 
 
+def cluster_rows(workspace, clusters, index: int, split: str):
+    """The hub rows of ``split`` in embedding cluster ``index`` (worst loss first).
+
+    Raises:
+        ProjectError: for a cluster or split the clusters do not hold.
+    """
+    frame = workspace.split_predictions(split)
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[clusters.rows_of(index, split)] = True
+    return _by_loss(frame, mask)
+
+
+GALLERY_CAP = 240
+"""At most this many samples of a selection are shown (the CSV holds them all)."""
+
+
+def gallery_sample(rows: pd.DataFrame, *, cap: int = GALLERY_CAP, seed: int = 0) -> pd.DataFrame:
+    """At most ``cap`` of ``rows``, drawn without replacement from a fixed seed (the same
+    selection always shows the same samples), in the order of ``rows`` (worst loss first).
+
+    Raises:
+        ValueError: for a ``cap`` that is not a positive integer.
+    """
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+        raise ValueError(f"Expected `cap` to be a positive integer, but got {cap!r}.")
+    if len(rows) <= cap:
+        return rows
+    rng = np.random.default_rng([seed, len(rows)])
+    chosen = np.sort(rng.choice(len(rows), size=cap, replace=False))
+    return rows.iloc[chosen]
+
+
 def confusion_rows(workspace, split: str, true: int, predicted: int):
     """The hub rows of ``split`` with label ``true`` predicted as ``predicted``."""
     frame = workspace.split_predictions(split)

@@ -101,7 +101,7 @@ class SlicesView(View):
     question = "Which combinations of metadata values does the model fail on most?"
     page = "pages/cohorts.py"
     order = 31
-    version = 3
+    version = 4
     Options = SlicesOptions
 
     def compute(self, workspace, options: SlicesOptions) -> SlicesResult:

@@ -11,7 +11,7 @@ the clusters.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -50,11 +50,34 @@ class Cluster:
 
 @dataclass(frozen=True)
 class Clusters:
-    """The embedding clusters of a project, described (see :class:`Cluster`)."""
+    """The embedding clusters of a project, described (see :class:`Cluster`).
+
+    Attributes:
+        members: per split, ``(n,)`` int16: the cluster index (:attr:`Cluster.index`, 1-based)
+            of each row, so a page can open the samples of a cluster.
+    """
 
     split: str
     n_clusters: int
     clusters: tuple[Cluster, ...]
+    members: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def rows_of(self, index: int, split: str) -> np.ndarray:
+        """``(m,)`` row positions of ``split`` in cluster ``index``.
+
+        Raises:
+            ProjectError: for a cluster or split the result does not hold.
+        """
+        if split not in self.members:
+            raise ProjectError(
+                f"Split {split!r} has no cluster assignments; the splits are "
+                f"{', '.join(self.members)}."
+            )
+        if not 1 <= index <= len(self.clusters):
+            raise ProjectError(
+                f"Expected a cluster index from 1 to {len(self.clusters)}, but got {index!r}."
+            )
+        return np.flatnonzero(self.members[split] == index)
 
 
 def embedding_clusters(
@@ -157,4 +180,7 @@ def embedding_clusters(
                 p_adjusted=float(adjusted[k]),
             )
         )
-    return Clusters(split=split, n_clusters=n_clusters, clusters=tuple(described))
+    rank_of = np.empty(n_clusters, dtype=np.int16)
+    rank_of[order] = np.arange(1, n_clusters + 1)
+    members = {s: rank_of[assigned[s]] for s in names}
+    return Clusters(split=split, n_clusters=n_clusters, clusters=tuple(described), members=members)
