@@ -59,11 +59,22 @@ def split(n, offset):
     return (centres[labels] + rng.normal(size=(n, 128)) + offset).astype(np.float32)
 embeddings = {"train": split(60_000, 0.0), "test": split(20_000, 0.0),
               "shifted": split(20_000, 0.7)}
+stages = {}
+def progress(message, last=[None, 0.0]):
+    now = time.perf_counter()
+    if last[0] is not None:
+        stages[last[0]] = stages.get(last[0], 0.0) + now - last[1]
+    last[0], last[1] = message.split(" ")[0], now
 start = time.perf_counter()
-result = fit_map(embeddings, fit_samples=20_000)
+cpu = time.process_time()
+result = fit_map(embeddings, fit_samples=20_000, progress=progress)
+progress("end")
 elapsed = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": elapsed, "peak_mb": peak, "points": int(result.coordinates.shape[0])}))
+print(json.dumps({"seconds": elapsed, "cpu_seconds": time.process_time() - cpu, "peak_mb": peak,
+                  "fit_seconds": stages.get("Fitting", 0.0),
+                  "place_seconds": elapsed - stages.get("Fitting", 0.0),
+                  "points": int(result.coordinates.shape[0])}))
 """
 
 PAGE_TIMER = """

@@ -22,6 +22,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 # pytest-xdist runs one worker per core: one thread each (inherited by the CLI subprocesses)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("GENGAP_UMAP_WARM_UP", "0")  # no background numba compiling in tests
 torch.set_num_threads(1)
 
 from projects import make_tabular_project  # noqa: E402

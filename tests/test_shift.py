@@ -17,6 +17,8 @@ from gengap_dash.analysis.embedding_map import (
     EmbeddingMap,
     fit_map,
     map_separation,
+    membership_weights,
+    place_by_neighbours,
     stratified_sample,
 )
 from gengap_dash.analysis.shift import (
@@ -245,6 +247,63 @@ def test_the_fitting_sample_is_stratified() -> None:
     assert [p.size for p in picks] == [200 + 9_474, 200 + 75, 50]  # 9,550 shared 99,800 : 800
     assert all(np.unique(p).size == p.size for p in picks)
     assert [p.size for p in stratified_sample([10, 20], total=100)] == [10, 20]
+
+
+def test_membership_weights_solve_umaps_equation() -> None:
+    rng = np.random.default_rng(0)
+    distances = np.sort(rng.uniform(0.5, 3.0, size=(50, 15)), axis=1)
+    weights = membership_weights(distances)
+    # sigma solves sum_{j >= 1} exp(-d_j / sigma) = log2(k); the weights are exp(-d / sigma)
+    sigma = -distances / np.log(weights)
+    assert np.allclose(sigma, sigma[:, :1])
+    assert np.allclose(np.exp(-distances[:, 1:] / sigma[:, :1]).sum(axis=1), np.log2(15))
+    assert (weights > 0).all() and (weights <= 1).all()
+    assert (np.diff(weights, axis=1) <= 0).all()  # nearer neighbours weigh more
+
+
+def test_placement_is_the_weighted_mean_of_the_nearest_fitted_points() -> None:
+    rng = np.random.default_rng(1)
+    fitted = rng.normal(size=(40, 5))
+    coordinates = rng.normal(size=(40, 2))
+    points = np.vstack([rng.normal(size=(7, 5)), fitted[3:4]])  # the last is a fitted point
+    placed = place_by_neighbours(fitted, coordinates, points, n_neighbors=6)
+    distances = np.linalg.norm(points[:, None] - fitted[None], axis=2)  # brute force
+    nearest = np.argsort(distances, axis=1)[:, :6]
+    d = np.take_along_axis(distances, nearest, axis=1)
+    w = membership_weights(d)
+    expected = (w[:, :, None] * coordinates[nearest]).sum(axis=1) / w.sum(axis=1, keepdims=True)
+    assert np.allclose(placed[:7], expected[:7], atol=1e-5)
+    assert np.allclose(placed[7], coordinates[3])  # a copy of a fitted point lands on it
+
+
+def test_placement_matches_umaps_transform() -> None:
+    """Against umap-learn on a small case: equal to the start of ``UMAP.transform`` (its
+    membership graph's weighted mean), and near its refined result."""
+    import warnings
+
+    import umap
+    from umap.umap_ import init_graph_transform
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(4, 8)) * 6
+    labels = rng.integers(0, 4, 400)
+    data = centres[labels] + rng.normal(size=(400, 8))
+    fit, new = data[:300], data[300:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = umap.UMAP(n_neighbors=15, random_state=0, init="pca").fit(fit)
+        refined = model.transform(new)
+        model.transform_mode = "graph"
+        graph = model.transform(new).tocsr()
+    start = init_graph_transform(graph, model.embedding_)
+    placed = place_by_neighbours(fit, model.embedding_, new, n_neighbors=15)
+    extent = np.ptp(model.embedding_, axis=0).max()
+    assert np.abs(placed - start).max() < 1e-3 * extent
+    assert np.median(np.linalg.norm(placed - refined, axis=1)) < 0.05 * extent
+    # every new point lands in its own cluster: nearest fitted cluster centre on the map
+    map_centres = np.stack([model.embedding_[labels[:300] == c].mean(axis=0) for c in range(4)])
+    own = np.linalg.norm(placed[:, None] - map_centres[None], axis=2).argmin(axis=1)
+    assert (own == labels[300:]).mean() >= 0.99
 
 
 def test_the_map_rejects_different_widths() -> None:

@@ -28,6 +28,24 @@ def _sample_rows(n: int, max_points: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
 
 
+DENSITY_BINS = 120
+"""Bins per axis of the density layer drawn under a sample of points."""
+
+
+def density_layer(coordinates: np.ndarray, *, bins: int = DENSITY_BINS) -> go.Heatmap:
+    """A heatmap of log(1 + the count of points) per bin (``bins x bins``), binned here in numpy, so
+    the browser receives ``bins²`` counts and never the points (``coordinates``: ``(n, 2)``)."""
+    counts, x_edges, y_edges = np.histogram2d(coordinates[:, 0], coordinates[:, 1], bins=bins)
+    counts = counts.T.astype(np.float32)  # rows = y bins, as a heatmap reads them
+    counts = np.log1p(counts)  # a log scale: sparse regions stay visible beside dense ones
+    counts[counts == 0] = np.nan  # empty bins transparent
+    return go.Heatmap(
+        x=(x_edges[:-1] + x_edges[1:]) / 2, y=(y_edges[:-1] + y_edges[1:]) / 2, z=counts,
+        colorscale=[[0, "rgba(40,40,60,0.08)"], [1, "rgba(40,40,60,0.6)"]],
+        showscale=False, name="density (all points)", hoverinfo="skip", zsmooth=False,
+    )  # fmt: skip
+
+
 def map_figure(
     embedding_map,
     *,
@@ -54,18 +72,7 @@ def map_figure(
     rows = _sample_rows(n, max_points)
     figure = go.Figure()
     if n > max_points:
-        figure.add_trace(
-            go.Histogram2d(
-                x=coordinates[:, 0],
-                y=coordinates[:, 1],
-                nbinsx=120,
-                nbinsy=120,
-                colorscale=[[0, "rgba(255,255,255,0)"], [1, "rgba(40,40,60,0.55)"]],
-                showscale=False,
-                name="density (all points)",
-                hoverinfo="skip",
-            )
-        )
+        figure.add_trace(density_layer(coordinates))
     split_index = embedding_map.split_of_rows()[rows]
     x, y = coordinates[rows, 0], coordinates[rows, 1]
     text = hover[rows] if hover is not None else None

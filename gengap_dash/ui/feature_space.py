@@ -3,10 +3,14 @@
 
 No UMAP or numba work happens on a page load: the page shows the PCA map (seconds, cached on
 disk) until the UMAP map is in the result cache (``gengap embed``, or the button here, which
-computes it once with progress).
+computes it once with progress); meanwhile a background thread compiles UMAP's numba functions
+(once per server process; ``GENGAP_UMAP_WARM_UP=0`` turns it off), so the button does not wait
+for compilation. With the UMAP map cached, nothing of UMAP is imported.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -39,6 +43,7 @@ from gengap_dash.views.shift import (
     EmbedView,
     default_reference,
     map_shows,
+    warm_umap_in_background,
 )
 from gengap_dash.workspace import Workspace
 
@@ -90,6 +95,8 @@ def current_map(workspace: Workspace, reference: str) -> EmbeddingMap:
     found, result = cached(get_view("embed"), workspace, umap_options)
     if found:
         return result
+    if os.environ.get("GENGAP_UMAP_WARM_UP", "1") != "0":
+        warm_umap_in_background(workspace)  # compile while the PCA map is read
     left, right = st.columns([3, 1])
     left.info(
         "Showing the PCA map (instant). The UMAP map separates neighbourhoods better; it is "
@@ -159,7 +166,7 @@ def map_section(workspace: Workspace, reference: str, ood) -> None:
     st.caption(map_shows(embedding_map) + " Draw a lasso or a box to list the samples inside.")
     rows = selected_rows(event)
     if rows.size:
-        show_selection(workspace, table.iloc[rows])
+        show_selection(workspace, selection_rows(workspace, rows))
 
 
 def selected_rows(event) -> np.ndarray:
@@ -173,7 +180,25 @@ def selected_rows(event) -> np.ndarray:
     return np.unique(np.asarray(flat, dtype=np.int64))
 
 
+GALLERY_SIZE = 24
+"""Thumbnails (image projects) or input rows (tabular) shown of a selection."""
+
+
+def selection_rows(workspace: Workspace, rows: np.ndarray) -> pd.DataFrame:
+    """The selected rows of ``workspace.predictions()`` (global positions, map order), with
+    ``row``: each one's position within its split."""
+    table = workspace.predictions()
+    within = table.groupby("split", sort=False, observed=True).cumcount().to_numpy()
+    return table.iloc[rows].assign(row=within[rows])
+
+
 def show_selection(workspace: Workspace, selected: pd.DataFrame) -> None:
+    """The selection's split and cohort mix, its rows (label, prediction, confidence) and a
+    gallery of what the model read (thumbnails or feature rows, at most
+    :data:`GALLERY_SIZE`)."""
+    from gengap_dash.findings.words import percent
+    from gengap_dash.views.cohorts import sample_inputs, upscale
+
     st.subheader(f"The {len(selected):,} selected samples")
     left, right = st.columns(2)
     mix = selected["split"].astype(str).value_counts(normalize=True).rename("share")
@@ -188,17 +213,48 @@ def show_selection(workspace: Workspace, selected: pd.DataFrame) -> None:
             column_config={"share": st.column_config.NumberColumn(format="percent")},
         )
     names = np.asarray(workspace.class_names)
-    rows = selected.head(SELECTION_ROWS).assign(
-        label=lambda f: np.where(
-            f["label"].to_numpy() >= 0, names[np.maximum(f["label"].to_numpy(), 0)], "no label"
-        ),
-        pred=lambda f: names[f["pred"].to_numpy()],
+    labels = selected["label"].to_numpy()
+    named = selected.assign(
+        label=np.where(labels >= 0, names[np.maximum(labels, 0)], "no label"),
+        pred=names[selected["pred"].to_numpy()],
     )
     st.dataframe(
-        rows[["split", "sample_id", "label", "pred", "confidence", *workspace.spec.metadata]],
+        named.head(SELECTION_ROWS)[
+            ["split", "sample_id", "label", "pred", "confidence", *workspace.spec.metadata]
+        ],
         hide_index=True,
         column_config={"confidence": st.column_config.NumberColumn(format="percent")},
     )
+    if len(selected) > SELECTION_ROWS:
+        st.caption(f"The first {SELECTION_ROWS:,} of {len(selected):,} rows.")
+    # the gallery: one split at a time (inputs are read per split), the most selected first
+    splits = named["split"].astype(str).value_counts().index.tolist()
+    split = splits[0]
+    if len(splits) > 1:
+        split = st.selectbox("Gallery of split", splits, key="feature_gallery_split")
+    chunk = named[named["split"].astype(str) == split].head(GALLERY_SIZE)
+    try:
+        kind, inputs = sample_inputs(workspace, split, chunk["row"].to_numpy())
+    except (OSError, ValueError) as error:  # an unreadable input file: say so, keep the page
+        st.caption(f"The inputs of {split} cannot be read for the gallery: {error}")
+        return
+    if kind == "image":
+        st.markdown(f"**What the model saw** ({len(chunk):,} of the selected {split} samples):")
+        captions = [
+            f"{sid} · {label} → {pred} · {percent(conf, digits=0)}"
+            for sid, label, pred, conf in zip(chunk["sample_id"], chunk["label"], chunk["pred"],
+                                              chunk["confidence"], strict=True)
+        ]  # fmt: skip
+        columns = st.columns(6)
+        for index, (image, caption) in enumerate(zip(inputs, captions, strict=True)):
+            columns[index % 6].image(upscale(image, size=96), caption=caption, clamp=True)
+    elif kind == "tabular":
+        st.markdown(f"**The model's inputs** ({len(chunk):,} of the selected {split} samples):")
+        head = chunk[["sample_id", "label", "pred", "confidence"]].reset_index(drop=True)
+        st.dataframe(
+            pd.concat([head, inputs.reset_index(drop=True)], axis=1), hide_index=True,
+            column_config={"confidence": st.column_config.NumberColumn(format="percent")},
+        )  # fmt: skip
 
 
 def shift_section(shift, colors) -> None:

@@ -8,7 +8,10 @@ embeddings of every split, ``gengap embed``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +23,8 @@ from gengap_dash.analysis.embedding_map import (
     EmbeddingMap,
     fit_map,
     map_separation,
+    use_numba_cache,
+    warm_up,
 )
 from gengap_dash.analysis.shift import ShiftReport, SplitArrays, compute_shift
 from gengap_dash.analysis.shift.clusters import DEFAULT_CLUSTERS
@@ -236,6 +241,8 @@ def embedding_map(workspace, options: EmbedOptions, *, progress=None) -> Embeddi
     embeddings = {name: workspace.embeddings(name) for name in workspace.split_names}
     if any(value is None for value in embeddings.values()):
         raise ProjectError(EmbedView.NO_EMBEDDINGS)
+    if options.method == "umap":
+        use_numba_cache(numba_cache_dir(workspace))
     return fit_map(
         embeddings,
         method=options.method,
@@ -248,6 +255,39 @@ def embedding_map(workspace, options: EmbedOptions, *, progress=None) -> Embeddi
     )
 
 
+def numba_cache_dir(workspace=None) -> Path:
+    """Where numba keeps UMAP's compiled functions: ``numba`` under the gengap cache folder
+    (the workspace's, else ``$GENGAP_CACHE_DIR``/``~/.cache/gengap``)."""
+    from gengap_dash.store.cache import default_cache_dir
+
+    root = getattr(getattr(workspace, "cache", None), "root", None)
+    return Path(root or default_cache_dir()) / "numba"
+
+
+_WARM = {"thread": None}
+_WARM_LOCK = threading.Lock()
+
+
+def warm_umap_in_background(workspace=None) -> threading.Thread:
+    """Compile UMAP's numba functions in a daemon thread, once per process (later calls
+    return the same thread), with numba's disk cache under :func:`numba_cache_dir`; the page
+    calls this while it shows the PCA map, so the UMAP button does not wait for compilation."""
+    with _WARM_LOCK:
+        thread = _WARM["thread"]
+        if thread is None:
+            use_numba_cache(numba_cache_dir(workspace))
+            thread = threading.Thread(target=_warm_quietly, name="gengap-umap-warm-up",
+                                      daemon=True)  # fmt: skip
+            _WARM["thread"] = thread
+            thread.start()
+        return thread
+
+
+def _warm_quietly() -> None:
+    with contextlib.suppress(Exception):  # a failed warm-up only means compiling later
+        warm_up()
+
+
 @register
 class EmbedView(View):
     name = "embed"
@@ -256,7 +296,7 @@ class EmbedView(View):
     needs = frozenset({"predictions", "embeddings"})
     page = "pages/feature_space.py"
     order = 45
-    version = 2
+    version = 3  # 3: init="pca", the rest placed by neighbours (no transform)
     slow = True
     Options = EmbedOptions
     NO_EMBEDDINGS = (

@@ -2,15 +2,19 @@
 
 UMAP (umap-learn) is fitted on a stratified sample of at most :data:`DEFAULT_FIT_SAMPLES`
 points (every split represented, in proportion to its size with at least
-:data:`MIN_PER_SPLIT` points where it has them); the other points are placed with
-``transform``. Parameters (documented in docs/feature-space.md): ``n_neighbors=15``,
-``min_dist=0.1``, Euclidean metric on the raw embeddings, ``random_state=seed`` (a fixed seed
-makes UMAP single-threaded and reproducible). :func:`pca_map` is the instant fallback shown
-while UMAP is computed: a 2-D PCA fitted the same way.
+:data:`MIN_PER_SPLIT` points where it has them); the other points are placed by
+:func:`place_by_neighbours`: the weighted mean of the map coordinates of their nearest fitted
+points, with UMAP's own membership weights (what ``UMAP.transform`` starts from, without its
+refinement epochs, and without its numba-compiled neighbour search). Parameters (documented in
+docs/feature-space.md): ``n_neighbors=15``, ``min_dist=0.1``, Euclidean metric on the raw
+embeddings, ``init="pca"``, ``random_state=seed`` (a fixed seed makes UMAP single-threaded and
+reproducible). ``method="pca"`` is the instant fallback shown while UMAP is computed: a 2-D PCA
+fitted the same way.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -73,6 +77,121 @@ def stratified_sample(
         want = min(size, floor + int(budget * (size - floor) / spare))
         chosen.append(np.sort(rng.choice(size, want, replace=False)))
     return chosen
+
+
+def membership_weights(distances: np.ndarray, *, iterations: int = 64) -> np.ndarray:
+    """UMAP's membership weights of a new point's ``k`` nearest fitted points, as
+    ``UMAP.transform`` computes them (``smooth_knn_dist`` with ``local_connectivity=0``, so
+    ``rho = 0``), vectorised in numpy (no numba).
+
+    For a row of distances ``d`` (ascending), ``sigma`` is found by bisection so that
+    ``sum(exp(-d[1:] / sigma)) = log2(k)``; the weights are ``exp(-d / sigma)``; ``sigma`` is
+    at least 1e-3 of the mean of all distances.
+
+    Args:
+        distances: ``(m, k)`` non-negative distances, each row ascending.
+
+    Returns:
+        ``(m, k)`` float64 weights in ``(0, 1]``.
+    """
+    d = np.asarray(distances, dtype=np.float64)
+    target = np.log2(d.shape[1])
+    rest = d[:, 1:]
+    low = np.zeros(d.shape[0])
+    high = np.full(d.shape[0], np.inf)
+    sigma = np.ones(d.shape[0])
+    for _ in range(iterations):
+        total = np.where(rest > 0, np.exp(-rest / sigma[:, None]), 1.0).sum(axis=1)
+        too_big = total > target  # sigma too large: shrink it
+        high = np.where(too_big, sigma, high)
+        low = np.where(too_big, low, sigma)
+        sigma = np.where(np.isinf(high), sigma * 2.0, (low + high) / 2.0)
+    sigma = np.maximum(sigma, 1e-3 * d.mean())
+    return np.exp(-d / sigma[:, None])
+
+
+PLACEMENT_BATCH = 8_192
+"""Points placed per batch by :func:`place_by_neighbours` (bounds memory at ~``batch x fit``
+distances)."""
+
+
+def place_by_neighbours(
+    fitted_points: np.ndarray,
+    fitted_coordinates: np.ndarray,
+    points: np.ndarray,
+    *,
+    n_neighbors: int = DEFAULT_NEIGHBORS,
+    progress: Callable[[str], None] | None = None,
+) -> np.ndarray:
+    """Place new points on a fitted map: each at the weighted mean of the map coordinates of
+    its ``n_neighbors`` nearest fitted points (exact Euclidean neighbours, in batches), with
+    :func:`membership_weights`.
+
+    This is the initial placement ``UMAP.transform`` computes before refining it with a few
+    epochs of its layout optimisation; the refinement costs numba compilation and minutes at
+    100,000 points, and moves points little (tests/test_shift.py compares both).
+
+    Args:
+        fitted_points: ``(f, d)`` the points the map was fitted on.
+        fitted_coordinates: ``(f, 2)`` their map coordinates.
+        points: ``(m, d)`` the points to place.
+
+    Returns:
+        ``(m, 2)`` float32 coordinates.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(n_neighbors, fitted_points.shape[0])
+    index = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(fitted_points)
+    coordinates = np.asarray(fitted_coordinates, dtype=np.float64)
+    placed = np.empty((points.shape[0], 2), dtype=np.float32)
+    for start in range(0, points.shape[0], PLACEMENT_BATCH):
+        stop = min(start + PLACEMENT_BATCH, points.shape[0])
+        if progress and start:
+            progress(f"Placed {start:,} of {points.shape[0]:,} points")
+        distances, neighbours = index.kneighbors(points[start:stop])
+        weights = membership_weights(distances)
+        weights /= weights.sum(axis=1, keepdims=True)
+        batch = np.einsum("mk,mkc->mc", weights, coordinates[neighbours])
+        twins = distances[:, 0] == 0  # a copy of a fitted point lands on it, as in umap
+        batch[twins] = coordinates[neighbours[twins, 0]]
+        placed[start:stop] = batch
+    return placed
+
+
+def use_numba_cache(directory: str | os.PathLike[str]) -> None:
+    """Keep numba's compiled functions under ``directory`` (``NUMBA_CACHE_DIR``), so a new
+    process loads them from disk instead of compiling. Takes effect for modules imported
+    afterwards; an explicit ``NUMBA_CACHE_DIR`` in the environment wins."""
+    import sys
+
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    os.environ["NUMBA_CACHE_DIR"] = str(directory)
+    if "numba" in sys.modules:  # numba read its configuration at import: update it too
+        sys.modules["numba"].config.CACHE_DIR = str(directory)
+
+
+WARM_UP_POINTS = 4_200
+"""Points of the warm-up fit: above umap's 4,096, where it switches from exact neighbours to
+pynndescent (what a real map uses), so both get compiled."""
+
+
+def warm_up(*, seed: int = 0) -> None:
+    """Compile UMAP's and pynndescent's numba functions (or load them from numba's disk
+    cache) with a tiny fit of the map's parameters on random float32 data: a later
+    :func:`fit_map` in this process does no compilation."""
+    import warnings
+
+    import umap
+
+    data = np.random.default_rng(seed).normal(size=(WARM_UP_POINTS, 8)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        umap.UMAP(
+            n_neighbors=DEFAULT_NEIGHBORS, min_dist=DEFAULT_MIN_DIST, random_state=seed,
+            n_components=2, init="pca", n_epochs=5,
+        ).fit(data)  # fmt: skip
 
 
 def _check(embeddings: dict[str, np.ndarray]) -> None:
@@ -139,6 +258,7 @@ def fit_map(
                 min_dist=min_dist,
                 random_state=seed,
                 n_components=2,
+                init="pca",
             ).fit(fit_rows)
         coordinates = np.empty((everything.shape[0], 2), dtype=np.float32)
         coordinates[fitted] = model.embedding_
@@ -146,12 +266,15 @@ def fit_map(
         if rest.any():
             if progress:
                 progress(f"Placing the other {int(rest.sum()):,} points")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                coordinates[rest] = model.transform(everything[rest])
+            coordinates[rest] = place_by_neighbours(
+                fit_rows, model.embedding_, everything[rest], n_neighbors=n_neighbors,
+                progress=progress,
+            )  # fmt: skip
         parameters = {
             "n_neighbors": int(n_neighbors),
             "min_dist": float(min_dist),
+            "init": "pca",
+            "placement": "neighbours",
             "fit_samples": int(fit_rows.shape[0]),
             "seed": seed,
         }
