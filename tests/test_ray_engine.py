@@ -26,6 +26,7 @@ from gengap_dash.engine.distributed import (
     shard_name,
     shard_ranges,
 )
+from gengap_dash.project.errors import ProjectError
 from gengap_dash.workspace import Workspace
 
 try:
@@ -131,6 +132,18 @@ def test_an_interrupted_run_resumes_and_survives_a_killed_worker(
     local = Workspace.from_file(project, cache_dir=tmp_path / "local-cache")
     local.compute()
     _assert_same_outputs(cache, local, project)
+
+    # the user's data at fault: the local engine's one-line message, not retried
+    table = project.parent / "data" / "test.parquet"
+    frame = pd.read_parquet(table)
+    frame.loc[21, "f3"] = np.nan
+    frame.to_parquet(table, index=False)
+    with pytest.raises(
+        ProjectError,
+        match=r"^Table test\.parquet: feature column 'f3' has a missing or infinite value "
+        r"in row 5 \(1 rows in all\)\. \(Row numbers count from row 16 of the table\.\)$",
+    ):
+        _run(project, cache, shard_rows=16)
 
 
 # -- without Ray, and the pieces that need no Ray ----------------------------------------------

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -258,38 +259,43 @@ def precompute_on_ray(
                 cpus_per_worker=cpus_per_worker,
                 gpus=gpus,
             )
-            while True:
-                try:
-                    row = next(rows)
-                except StopIteration:
-                    break
-                except Exception as error:  # noqa: BLE001 - sorted: the user's fault or not
-                    user_error = _project_error(error)
-                    if user_error is not None:
-                        raise ProjectError(str(user_error)) from None
-                    if attempts >= max_attempts:
-                        raise ProjectError(
-                            f"Ray precompute failed after {attempts} attempts "
-                            f"({type(error).__name__}: {_first_line(error)}); the shards "
-                            "already written are kept, and a rerun resumes from them."
-                        ) from None
-                    logging.getLogger(__name__).warning(
-                        "Ray precompute: %s; retrying the remaining shards.", _first_line(error)
-                    )
-                    break
-                key, name = str(row["key"]), str(row["name"])
-                if name in done[key]:
-                    continue
-                done[key].add(name)
-                computed.add((key, name))
-                split = str(row["split"])
-                counts[split] += int(row["rows"])
-                stats = per_worker.setdefault(str(row["worker"]), [0, 0, 0.0])
-                stats[0] += 1
-                stats[1] += int(row["rows"])
-                stats[2] += float(row["seconds"])
-                if progress is not None:  # outside the try: its errors are not retried
-                    progress(split, counts[split], totals[split])
+            try:
+                while True:
+                    try:
+                        row = next(rows)
+                    except StopIteration:
+                        break
+                    except Exception as error:  # noqa: BLE001 - sorted: the user's fault or not
+                        user_error = _project_error(error)
+                        if user_error is not None:
+                            raise ProjectError(str(user_error)) from None
+                        if attempts >= max_attempts:
+                            raise ProjectError(
+                                f"Ray precompute failed after {attempts} attempts "
+                                f"({type(error).__name__}: {_first_line(error)}); the shards "
+                                "already written are kept, and a rerun resumes from them."
+                            ) from None
+                        logging.getLogger(__name__).warning(
+                            "Ray precompute: %s; retrying the remaining shards.", _first_line(error)
+                        )
+                        break
+                    if row.get("error"):  # the user's data or model failed: the local message
+                        raise ProjectError(str(row["error"]))
+                    key, name = str(row["key"]), str(row["name"])
+                    if name in done[key]:
+                        continue
+                    done[key].add(name)
+                    computed.add((key, name))
+                    split = str(row["split"])
+                    counts[split] += int(row["rows"])
+                    stats = per_worker.setdefault(str(row["worker"]), [0, 0, 0.0])
+                    stats[0] += 1
+                    stats[1] += int(row["rows"])
+                    stats[2] += float(row["seconds"])
+                    if progress is not None:  # outside the try: its errors are not retried
+                        progress(split, counts[split], totals[split])
+            finally:
+                rows.close()  # stop Ray Data's iterator while Ray is still up
             # what is on disk is the truth (a worker may have written a shard and then died)
             for job in jobs:
                 done[job.key] |= set(store.completed_shards(job.key))
@@ -328,7 +334,9 @@ class ShardInference:
     """The actor: builds the model once, then runs whole shards and writes them to the cache.
 
     Ray Data calls it with a batch of shard descriptions (``batch_size=1``: one shard) and
-    gets back one small row per shard (rows, seconds, worker).
+    gets back one small row per shard (rows, seconds, worker, and the one-line message of a
+    :class:`ProjectError`, which the driver raises as is: Ray's own error wrapping would lose
+    the message).
     """
 
     def __init__(
@@ -357,12 +365,12 @@ class ShardInference:
         self.worker = f"{os.uname().nodename}:{os.getpid()}"
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows, seconds = [], []
+        rows, seconds, errors = [], [], []
         for index in range(len(batch["name"])):
             self._maybe_crash()
             started = time.perf_counter()
-            rows.append(
-                self._run_shard(
+            try:
+                done = self._run_shard(
                     split=str(batch["split"][index]),
                     key=str(batch["key"][index]),
                     name=str(batch["name"][index]),
@@ -370,7 +378,14 @@ class ShardInference:
                     start=int(batch["start"][index]),
                     stop=int(batch["stop"][index]),
                 )
-            )
+                error = ""
+            except ProjectError as problem:  # the user's data or model: reported, not retried
+                done, error = 0, str(problem)
+                start = int(batch["start"][index])
+                if start:
+                    error += f" (Row numbers count from row {start} of the table.)"
+            rows.append(done)
+            errors.append(error)
             seconds.append(time.perf_counter() - started)
         return {
             "split": np.asarray(batch["split"]),
@@ -379,6 +394,7 @@ class ShardInference:
             "rows": np.asarray(rows, dtype=np.int64),
             "seconds": np.asarray(seconds, dtype=np.float64),
             "worker": np.asarray([self.worker] * len(rows)),
+            "error": np.asarray(errors, dtype=object),
         }
 
     def _run_shard(
@@ -658,5 +674,5 @@ def _project_error(error: BaseException) -> ProjectError | None:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().splitlines()
     return text[0][:300] if text else type(error).__name__
