@@ -357,3 +357,28 @@ def test_report_sections(sample: Workspace, sample_shift) -> None:
     section = embed.report_section(pca)
     assert "PCA map of the embeddings" in section and "two main directions" in section
     assert embed.to_json(pca)["parameters"]["fit_samples"] == len(pca.coordinates)
+
+
+def test_a_large_map_sends_a_binned_density_and_a_sample_of_points() -> None:
+    from gengap_dash.plots.feature_space import DENSITY_BINS, map_figure
+
+    rng = np.random.default_rng(0)
+    n = 30_000
+    big = EmbeddingMap(
+        method="umap", coordinates=rng.normal(size=(n, 2)).astype(np.float32),
+        splits=("test", "shifted"), offsets=np.array([0, 20_000, n]),
+        fitted=np.zeros(n, dtype=bool),
+    )  # fmt: skip
+    seen: list[int] = []
+
+    def hover(rows: np.ndarray) -> np.ndarray:
+        seen.append(rows.size)
+        return rows.astype(str)
+
+    figure = map_figure(big, max_points=5_000, hover=hover)
+    density, *points = figure.data
+    assert density.type == "heatmap" and np.asarray(density.z).shape == (DENSITY_BINS,) * 2
+    assert np.nansum(np.expm1(np.asarray(density.z, dtype=float))) == pytest.approx(n, rel=1e-3)
+    assert sum(len(trace.x) for trace in points) == 5_000 and seen == [5_000]
+    assert all(trace.type == "scattergl" for trace in points)
+    assert "5,000 of 30,000 points" in figure.layout.title.text

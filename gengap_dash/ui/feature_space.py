@@ -151,7 +151,11 @@ def map_section(workspace: Workspace, reference: str, ood) -> None:
     choice = st.selectbox("Colour by", color_choices(workspace, ood), key="feature_color")
     values, kind = color_values(workspace, ood, choice)
     table = workspace.predictions()
-    hover = (table["split"].astype(str) + " · " + table["sample_id"].astype(str)).to_numpy()
+
+    def hover(rows: np.ndarray) -> np.ndarray:  # only the drawn points' texts
+        drawn = table.iloc[rows]
+        return (drawn["split"].astype(str) + " · " + drawn["sample_id"].astype(str)).to_numpy()
+
     figure = map_figure(
         embedding_map, color=values, color_kind=kind, color_title=choice, hover=hover,
         colors=split_colors(workspace.split_roles),
