@@ -59,8 +59,9 @@ def test_brute_force_equals_scikit_learn() -> None:
     assert np.allclose(similarity, 1 - distance[:, 0], atol=1e-5)
 
 
-def test_pynndescent_pairs_equal_the_exact_search() -> None:
-    train, test, sources = with_twins(n_train=2000, n_test=600, n_twins=40)
+@pytest.mark.parametrize("dimensions", [16, 48])  # 48: searched on 32 main directions
+def test_pynndescent_pairs_equal_the_exact_search(dimensions: int) -> None:
+    train, test, sources = with_twins(n_train=2000, n_test=600, n_twins=40, d=dimensions)
     train_unit, (test_unit,) = normalise(train, [test])
     exact_rows, exact_sim, _ = nearest_neighbours(test_unit, train_unit, method="brute")
     rows, sim, method = nearest_neighbours(test_unit, train_unit, method="nndescent", seed=0)
@@ -73,8 +74,9 @@ def test_pynndescent_pairs_equal_the_exact_search() -> None:
     # on samples without a twin the graph search is approximate: its neighbour is the exact one
     # for over half of them (isotropic clusters are a hard case; docs/data-quality.md gives the
     # benchmark's numbers) and almost always about as similar
-    assert (rows == exact_rows).mean() > 0.5
-    assert np.median(exact_sim - sim) < 1e-4
+    if dimensions <= 32:
+        assert (rows == exact_rows).mean() > 0.5
+        assert np.median(exact_sim - sim) < 1e-4
     assert np.all(sim <= exact_sim + 1e-5)  # an approximate neighbour is never closer
 
 
