@@ -122,15 +122,21 @@ COMMANDS = ("scorecard", "summary", "calibration", "cohorts", "slices", "shift",
 PAGES = ("overview", "calibration", "cohorts", "feature_space")
 
 
+CPU_SECONDS: list[float] = []
+"""CPU time (user + system, s) of each process run, in order: on a shared machine it moves less
+with the load than the wall time does."""
+
+
 def run_process(arguments: list[str], env: dict[str, str]) -> tuple[str, float, float]:
     """Run ``arguments`` in a new process: its stdout, wall time (s) and peak memory (GB, the
-    child's own ``ru_maxrss`` from ``os.wait4``)."""
+    child's own ``ru_maxrss`` from ``os.wait4``); its CPU time goes to :data:`CPU_SECONDS`."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         process = subprocess.Popen(arguments, stdout=out, stderr=err, env=env, cwd=ROOT)
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
+        CPU_SECONDS.append(usage.ru_utime + usage.ru_stime)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -188,6 +194,7 @@ def measure(
             clear_results(cache)
             elapsed, peak = run_command(arguments, env)
             record(f"`{name}` cold (s)", elapsed)
+            record(f"`{name}` cold, CPU time (s)", CPU_SECONDS[-1])
             record(f"`{name}` cold, peak memory (GB)", peak)
             elapsed, peak = run_command(arguments, env)
             record(f"`{name}` warm (s)", elapsed)

@@ -247,11 +247,13 @@ class Scorecard:
             }
             for key, mapping in (("vs_train", self.vs_train), ("vs_validation", self.vs_validation))
         }
-        unlabelled = {
-            split.name: {"role": split.role, "n": split.rows, "labelled": split.labelled}
-            for split in self.unlabelled
-        }
-        return {"splits": splits, "gaps": gaps, "unlabelled": unlabelled}
+        result: dict[str, Any] = {"splits": splits, "gaps": gaps}
+        if self.unlabelled:  # splits left out for want of labels (docs/project-file.md)
+            result["unlabelled"] = {
+                split.name: {"role": split.role, "n": split.rows, "labelled": split.labelled}
+                for split in self.unlabelled
+            }
+        return result
 
 
 # Computing the scorecard
