@@ -55,12 +55,17 @@ def _bounds(metric: str, low, high, unit: str | None = None) -> str:
     return interval(low, high, unit="points" if changes else "number")
 
 
-def _in_sentence(label: str) -> str:
+def in_sentence(label: str) -> str:
     """A metric's label inside a sentence: ``"Error rate" -> "error rate"``, ``"Macro-F1" ->
     "macro-F1"``; acronyms and names (NLL, ECE, Brier score) as they are."""
     if label[1:2].islower() and not label.startswith("Brier"):
         return label[0].lower() + label[1:]
     return label
+
+
+def _interval_after(bounds: str) -> str:
+    """``"(-75.0 to -42.4)" -> ", 95% interval -75.0 to -42.4"`` (nothing without one)."""
+    return f", 95% interval {bounds[1:-1]}" if bounds else ""
 
 
 _DIRECTION_NOTES = {
@@ -82,7 +87,7 @@ def _cohort_cell(finding: Finding) -> str:
         )
     metric = finding.metric or "accuracy"
     unit = facts.get("unit")
-    word = _in_sentence(facts.get("label", metric))
+    word = in_sentence(facts.get("label", metric))
     direction = facts.get("direction", "lower" if metric == "nll" else "higher")
     worse = facts.get("worse")
     if worse is None:
@@ -100,8 +105,8 @@ def _cohort_cell(finding: Finding) -> str:
         f"{_value(metric, facts['cohort_value'], unit)} against "
         f"{_value(metric, facts['reference_value'], unit)}"
         f" for the same cohort on {finding.reference}: {verdict} "
-        f"({_DIRECTION_NOTES[direction]}; gap {_change(metric, finding.value, unit)} "
-        f"{_bounds(metric, finding.low, finding.high, unit)})."
+        f"({_DIRECTION_NOTES[direction]}; gap {_change(metric, finding.value, unit)}"
+        f"{_interval_after(_bounds(metric, finding.low, finding.high, unit))})."
     )
     if finding.reason == "cohort_gap_within_noise":
         text += " The interval includes no change, so this may be noise."

@@ -248,6 +248,8 @@ class CohortsView(View):
 
 def heatmap_shows(table) -> str:
     """What the gap heatmap shows, in the table's metric and direction."""
+    from gengap_dash.findings.cohorts import in_sentence
+
     column = " × ".join(table.columns)
     unit = "points" if table.unit in ("percent", "points") else "units"
     colours = {
@@ -257,7 +259,8 @@ def heatmap_shows(table) -> str:
         "none": "colours say the sign of the change (neither direction is better)",
     }[table.direction]
     return (
-        f"Each cell: the change of {table.label} ({unit}) of a {column} cohort on a split "
+        f"Each cell: the change of {in_sentence(table.label)} ({unit}) of a {column} cohort on "
+        "a split "
         f"against the same cohort on {table.reference}: {colours}. Grey cells hold fewer than "
         f"{table.min_count} samples, too few to show a number. Hover for the count."
     )
