@@ -28,8 +28,39 @@ def test_cohort_cell_wording() -> None:
     )  # fmt: skip
     assert render(finding) == (
         "On field, the cohort source = scanner B (258 samples) has accuracy 72.1% against 96.6% "
-        "for the same cohort on val: -19.7 pts (-25.5 to -13.8)."
+        "for the same cohort on val: 19.7 pts worse (higher is better; gap -19.7 pts, 95% "
+        "interval -25.5 to -13.8)."
     )
+
+
+@pytest.mark.parametrize(
+    ("metric", "label", "unit", "direction", "value", "expected"),
+    [
+        ("error", "Error rate", "percent", "lower", 0.197,
+         "has error rate 27.9% against 8.2% for the same cohort on val: 19.7 pts worse (lower "
+         "is better; gap +19.7 pts, 95% interval +13.8 to +25.5)."),
+        ("nll", "NLL", "nats", "lower", -0.197,
+         "has NLL 0.279 against 0.082 for the same cohort on val: 0.197 better (lower is "
+         "better; gap -0.197, 95% interval 0.138 to 0.255)."),
+        ("overconfidence", "Overconfidence", "points", "zero", 0.197,
+         "has overconfidence +27.9 pts against +8.2 pts for the same cohort on val: 19.7 pts "
+         "further from 0 (0 is ideal; gap +19.7 pts, 95% interval +13.8 to +25.5)."),
+        ("mean_confidence", "Mean confidence", "percent", "none", 0.197,
+         "has mean confidence 27.9% against 8.2% for the same cohort on val: a change of +19.7 "
+         "pts (neither direction is better; gap +19.7 pts, 95% interval +13.8 to +25.5)."),
+    ],
+)  # fmt: skip
+def test_cohort_cell_wording_follows_the_metric(metric, label, unit, direction, value, expected):
+    worse = {"lower": value, "zero": 0.279 - 0.082, "none": abs(value)}[direction]
+    finding = Finding(
+        "cohorts.weakest_cohort", "warning", split="field", metric=metric, value=value,
+        low=0.138, high=0.255, reason="cohort_gap_significant", reference="val",
+        facts={"column": "source", "cohort": "scanner B", "n": 258, "cohort_value": 0.279,
+               "reference_value": 0.082, "split_value": 0.2, "label": label, "unit": unit,
+               "direction": direction, "worse": worse},
+    )  # fmt: skip
+    text = render(finding)
+    assert text.endswith(expected), text
 
 
 def test_decomposition_wording() -> None:
