@@ -152,6 +152,17 @@ def print_notes(workspace) -> None:
 
 
 def run_precompute(arguments: argparse.Namespace) -> int:
+    import logging
+
+    # the engine's choices (layout probe, torch.compile time), one line each on stderr
+    class _Stderr(logging.Handler):  # the current sys.stderr at each line (tests swap it)
+        def emit(self, record: logging.LogRecord) -> None:
+            sys.stderr.write(f"gengap: {record.getMessage()}\n")
+
+    engine_log = logging.getLogger("gengap_dash.engine")
+    if not any(type(h).__name__ == "_Stderr" for h in engine_log.handlers):
+        engine_log.addHandler(_Stderr())
+        engine_log.setLevel(logging.INFO)
     if getattr(arguments, "engine", "local") == "ray":
         from gengap_dash.cli.ray_precompute import precompute_with_ray
 

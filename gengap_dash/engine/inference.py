@@ -183,7 +183,7 @@ def run_inference(
     if use_channels_last:
         model = model.to(memory_format=torch.channels_last)
     elif not is_script:
-        model = model.to(memory_format=torch.contiguous_format)  # undo an earlier probe's layout
+        model = model.to(memory_format=torch.contiguous_format)  # undo an earlier run's layout
     runner: Callable[[torch.Tensor], object] = model
     compile_seconds = None
     if getattr(settings, "compile", False):
