@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import edit_yaml
 
 from gengap_dash.cli.main import main
@@ -267,3 +268,26 @@ def test_summary_on_an_unlabelled_project(tabular_project: Path, capsys) -> None
     assert main(["summary", str(project), "--resamples", "100"]) == 0
     text = capsys.readouterr().out
     assert "(no labels)" in text and "Split field has no labels yet" in text
+
+
+def test_export_writes_missing_labels_as_null_and_reads_back(
+    unlabelled: Workspace, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "export.parquet"
+    project = unlabelled.spec.path
+    cache = unlabelled.cache.root
+    assert main(["export", str(project), "--out", str(out), "--cache-dir", str(cache)]) == 0
+    table = pd.read_parquet(out)
+    field = table[table["split"] == "field"]
+    assert len(field) == FIELD_ROWS and field["label"].isna().all()
+    assert table.loc[table["split"] == "test", "label"].notna().all()
+    brought = {
+        "name": "exported",
+        "predictions": str(out),
+        "classes": list(unlabelled.class_names),
+        "splits": {name: {"role": role} for name, role in unlabelled.split_roles.items()},
+    }
+    (tmp_path / "project.yaml").write_text(yaml.safe_dump(brought))
+    again = Workspace.from_file(tmp_path / "project.yaml")
+    assert again.unlabelled_splits == ["field"]
+    np.testing.assert_allclose(again.probs("field"), unlabelled.probs("field"), atol=1e-6)

@@ -113,6 +113,8 @@ def to_export_frame(hub: pd.DataFrame, n_classes: int) -> pd.DataFrame:
     probs = hub[prob_columns].to_numpy(dtype=np.float64)
     export = hub.drop(columns=[*prob_columns, "correct"]).copy()
     export["split"] = export["split"].astype(str)
+    labels = export["label"].astype("Int64")
+    export["label"] = labels.mask(labels < 0)  # no label (-1 in the hub): null in the file
     position = export.columns.get_loc("loss") + 1
     export.insert(position, "probs", list(probs))
     return export
