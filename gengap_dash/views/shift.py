@@ -364,8 +364,8 @@ class EmbedView(View):
 
 MAP_SHOWS = (
     "Every sample's embedding placed in 2-D (UMAP fitted on a stratified sample, the rest placed "
-    "with transform), coloured by split. Nearby points look alike to the model; distances "
-    "between far clusters are not to scale."
+    "among their nearest fitted neighbours), coloured by split. Nearby points look alike to the "
+    "model; distances between far clusters are not to scale."
 )
 PCA_MAP_SHOWS = (
     "Every sample's embedding projected on its two main directions of variation (PCA), coloured "
