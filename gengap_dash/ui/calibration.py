@@ -57,7 +57,7 @@ from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.binning import DEFAULT_N_BINS
 from gengap_dash.stats.bootstrap import Estimate
 from gengap_dash.ui.analysis import cached_figure, cached_on_disk, view_result
-from gengap_dash.ui.layout import _escape_markdown, verdict_list
+from gengap_dash.ui.layout import escape_markdown, verdict_list
 from gengap_dash.views.calibration import (
     MAX_COHORTS,
     CalibrationOptions,
@@ -208,7 +208,7 @@ def reliability_section(
         place.plotly_chart(figure, width="stretch", key=key, config={"displaylogo": False})
     # what explained_chart writes under a chart, here under the whole grid
     st.markdown(
-        f"**What to take from it:** {_escape_markdown(reliability_takeaway(reports, roles))}"
+        f"**What to take from it:** {escape_markdown(reliability_takeaway(reports, roles))}"
     )
     st.caption(reliability_shows(chosen.strategy))
 
@@ -300,7 +300,7 @@ def temperature_cards(comparison: TemperatureComparison) -> None:
         f"{100 * (after.ece.value - before.ece.value):+.1f} pts from "
         f"{format_value('ece', before.ece.value)}", delta_color="inverse", border=True,
     )  # fmt: skip
-    st.markdown(f"**{_escape_markdown(render(fit_finding))}**")
+    st.markdown(f"**{escape_markdown(render(fit_finding))}**")
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,7 +495,7 @@ def cohorts_for(
     result = _guarded(_view, workspace, chosen.n_bins, chosen.strategy)
     if column in result.too_many_cohorts:
         st.warning(
-            f"**{_escape_markdown(column)} has {result.too_many_cohorts[column]:,} different "
+            f"**{escape_markdown(column)} has {result.too_many_cohorts[column]:,} different "
             f"values**, too many to compare as cohorts (at most {MAX_COHORTS}). Pick a column "
             "with a few values, such as a source, site or sensor."
         )
@@ -693,7 +693,7 @@ SELECTIVE_SHOWS = (
 
 def cohort_shows(column: str) -> str:
     return (
-        f"One row per value of {_escape_markdown(column)}, one dot per split with its 95% "
+        f"One row per value of {escape_markdown(column)}, one dot per split with its 95% "
         "interval. Open markers are cohorts too small for an interval. A cohort far to the "
         "right of the others is where the model's confidence is least trustworthy."
     )

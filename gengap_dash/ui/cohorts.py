@@ -13,7 +13,7 @@ from gengap_dash.analysis.cohorts.metrics import COHORT_METRICS
 from gengap_dash.findings.render import render
 from gengap_dash.findings.words import percent, plural
 from gengap_dash.project.errors import ProjectError
-from gengap_dash.ui.layout import _escape_markdown, explained_chart, verdict_box
+from gengap_dash.ui.layout import escape_markdown, explained_chart, verdict_box
 from gengap_dash.views import registry
 from gengap_dash.views.cohorts import (
     CohortsOptions,
@@ -323,7 +323,7 @@ def gallery(workspace: Workspace, rows: pd.DataFrame | None, title: str, classes
         else ""
     )
     st.markdown(
-        f"**{_escape_markdown(title)}**: {plural(len(rows), 'sample')}, "
+        f"**{escape_markdown(title)}**: {plural(len(rows), 'sample')}, "
         f"{plural(wrong, 'error')} ({rate}); worst loss first.{capped}"
     )
     st.download_button(

@@ -19,7 +19,7 @@ def page_header(title: str, question: str) -> None:
 def explained_chart(figure: go.Figure, *, shows: str, takeaway: str, key: str) -> None:
     """A chart with what it shows and what to take from it (computed from the data)."""
     st.plotly_chart(figure, width="stretch", key=key, config={"displaylogo": False})
-    st.markdown(f"**What to take from it:** {_escape_markdown(takeaway)}")
+    st.markdown(f"**What to take from it:** {escape_markdown(takeaway)}")
     st.caption(shows)
 
 
@@ -39,7 +39,7 @@ def verdict_box(text: str, severity: str, *, kind: str = "") -> None:
         if kind == "uncertain" and severity == "ok"
         else _SEVERITY_BOX.get(severity, st.info)
     )
-    box(_escape_markdown(text), icon=_SEVERITY_ICON.get(severity))
+    box(escape_markdown(text), icon=_SEVERITY_ICON.get(severity))
 
 
 def verdict_list(verdicts: Sequence) -> None:
@@ -48,11 +48,11 @@ def verdict_list(verdicts: Sequence) -> None:
     for verdict in verdicts:
         icon = _SEVERITY_ICON.get(verdict.severity, ":material/info:")
         color = _SEVERITY_COLOR.get(verdict.severity, "blue")
-        lines.append(f"- :{color}[{icon}] {_escape_markdown(verdict.text)}")
+        lines.append(f"- :{color}[{icon}] {escape_markdown(verdict.text)}")
     st.markdown("\n".join(lines))
 
 
-def _escape_markdown(text: str) -> str:
+def escape_markdown(text: str) -> str:
     """Keep user strings (split names, column values) from being read as Markdown or HTML."""
     for character in ("\\", "*", "_", "`", "#", "<", ">", "[", "]", "$", "|"):
         text = text.replace(character, "\\" + character)

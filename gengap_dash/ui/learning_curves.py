@@ -40,7 +40,7 @@ from gengap_dash.findings.words import plural, position, significant
 from gengap_dash.plots.learning_curves import data_size_figure, runs_overlay_figure
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import ProjectSpec, TrainingLogsSpec, load_project
-from gengap_dash.ui.layout import _escape_markdown, explained_chart, verdict_box
+from gengap_dash.ui.layout import escape_markdown, explained_chart, verdict_box
 from gengap_dash.ui.project import project_picker
 
 LOGS_SNIPPET = """\
@@ -313,7 +313,7 @@ def notes_area(runs: TrainingRuns, diagnosis: RunDiagnosis | None) -> None:
     with st.expander(
         f"How the logs were cleaned ({plural(len(notes), 'note')})", icon=":material/rule:"
     ):
-        st.markdown("\n".join(f"- {_escape_markdown(note)}" for note in notes))
+        st.markdown("\n".join(f"- {escape_markdown(note)}" for note in notes))
 
 
 def compare_runs_section(
@@ -376,7 +376,7 @@ def data_size_section(runs: TrainingRuns, key: str, metric: str) -> None:
 
 def logs_error(error: ProjectError) -> None:
     """Why the training logs cannot be read (this page only; the others do not need them)."""
-    st.error(f"**The training logs cannot be read.** {_escape_markdown(str(error))}")
+    st.error(f"**The training logs cannot be read.** {escape_markdown(str(error))}")
     st.caption(
         "Fix `training_logs` in the project file (see docs/project-file.md). The other pages do "
         "not use the logs and keep working."
@@ -386,10 +386,10 @@ def logs_error(error: ProjectError) -> None:
 def no_logs_message(spec: ProjectSpec) -> None:
     """A plain explanation (not an error) of how to add training logs to the project."""
     st.info(
-        f"**{_escape_markdown(spec.name)} has no training logs yet.** The learning curves show "
+        f"**{escape_markdown(spec.name)} has no training logs yet.** The learning curves show "
         "when the gap between train and validation opened, where early stopping would have "
         "stopped, and whether more data would help. Add a `training_logs` entry to the project "
-        f"file ({_escape_markdown(str(spec.path))}):",
+        f"file ({escape_markdown(str(spec.path))}):",
         icon=":material/info:",
     )
     st.code(LOGS_SNIPPET, language="yaml")

@@ -10,7 +10,7 @@ import streamlit as st
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import load_project
 from gengap_dash.store.cache import default_cache_dir
-from gengap_dash.ui.layout import _escape_markdown
+from gengap_dash.ui.layout import escape_markdown
 from gengap_dash.ui.project import project_picker
 from gengap_dash.workspace import Workspace
 
@@ -59,7 +59,7 @@ def current_workspace() -> Workspace:
         st.stop()
     _sidebar_summary(workspace, resolved)
     for note in workspace.notes:  # columns left out, cache entries found stale and recomputed
-        st.caption(f":material/info: {_escape_markdown(note)}")
+        st.caption(f":material/info: {escape_markdown(note)}")
     return workspace
 
 
