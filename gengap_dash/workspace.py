@@ -233,6 +233,10 @@ class Workspace:
         say so (:meth:`label_note`). The hub table marks a missing label as ``-1`` (its
         ``loss`` is NaN and ``correct`` False).
         """
+        if self.split_roles[split] not in ("shifted", "deployment"):
+            # train, validation and test must be labelled on every row (a missing label is an
+            # error when the split is read), so the answer needs no read of the split
+            return True
         state = self._state(split)
         return state.n_labelled == len(state.frame)
 
