@@ -6,7 +6,9 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -384,7 +386,12 @@ def _compute_in_a_process(project: str, cache: str, log: str, out: str, barrier)
     frame.to_parquet(out)
 
 
-def test_two_processes_computing_the_same_entries(tabular_project: Path, tmp_path: Path) -> None:
+def test_two_processes_computing_the_same_entries(
+    tabular_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A spawned child re-runs the parent's __main__ file; after a page test in the same worker
+    # that is app.py (Streamlit's script runner sets it). The children need only this module.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
     cache, log = tmp_path / "shared-cache", tmp_path / "inference.log"
