@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import contextvars
-import sys
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -42,6 +40,7 @@ from gengap_dash.analysis.robustness.bridge import DEFAULT_BRIDGE_SAMPLES
 from gengap_dash.findings.model import Finding
 from gengap_dash.project.defaults import DEFAULT_RESAMPLES, DEFAULT_SEED
 from gengap_dash.project.errors import ProjectError
+from gengap_dash.views._progress import Progress, ViewProgress
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import figure_block, findings_block, paragraph, table_block
 
@@ -53,23 +52,13 @@ REFERENCE_ROWS = 10_000
 """Tabular perturbations take each feature's spread and quantiles from at most this many rows
 of the training split (seeded subsample)."""
 
-Progress = Callable[[float, str], None]
-"""Called with (fraction done, what runs now)."""
-
-_PROGRESS: contextvars.ContextVar[Progress | None] = contextvars.ContextVar(
-    "gengap_robustness_progress", default=None
-)
+_PROGRESS = ViewProgress("robustness", "robustness", width=100)
 
 
-@contextlib.contextmanager
-def robustness_progress(callback: Progress) -> Iterator[None]:
-    """Report the sweep's progress to ``callback(fraction, note)`` inside the block (the page's
-    progress bar)."""
-    token = _PROGRESS.set(callback)
-    try:
-        yield
-    finally:
-        _PROGRESS.reset(token)
+def robustness_progress(callback: Progress) -> contextlib.AbstractContextManager[None]:
+    """Report the sweep's progress to ``callback(fraction, note)`` inside the block (the
+    page's progress bar)."""
+    return _PROGRESS.reporting(callback)
 
 
 @dataclass(frozen=True)
@@ -398,7 +387,7 @@ class RobustnessView(View):
         return {"outputs": workspace.fingerprint(), "corruptions": CORRUPTION_VERSION}
 
     def compute(self, workspace, options: RobustnessOptions) -> RobustnessResult:
-        return compute_robustness(workspace, options, progress=_progress_callback())
+        return compute_robustness(workspace, options, progress=_PROGRESS.callback())
 
     def findings(self, result: RobustnessResult) -> list[Finding]:
         from gengap_dash.analysis.robustness.findings import robustness_findings
@@ -466,7 +455,7 @@ class RobustnessView(View):
         if arguments.seed < 0:
             raise ProjectError(f"--seed is {arguments.seed}; expected a non-negative integer.")
         chosen = tuple(c.strip() for c in arguments.corruptions.split(",") if c.strip())
-        _COMMAND_LINE["progress"] = True
+        _PROGRESS.ask_command_line()
         return RobustnessOptions(
             split=arguments.split,
             corruptions=chosen,
@@ -633,28 +622,6 @@ SENSITIVITY_SHOWS = (
     "perturbation a colour), with 95% paired bootstrap intervals; the features that cost the "
     "most first."
 )
-
-
-# -- progress on the command line ----------------------------------------------------------------
-
-_COMMAND_LINE = {"progress": False}
-
-
-def _progress_callback() -> Progress | None:
-    """The page's callback (:func:`robustness_progress`), else a progress line on a terminal's
-    stderr when the sweep runs for ``gengap robustness`` (never into a pipe or a log)."""
-    callback = _PROGRESS.get()
-    if callback is not None:
-        return callback
-    asked, _COMMAND_LINE["progress"] = _COMMAND_LINE["progress"], False
-    return _stderr_progress if asked and sys.stderr.isatty() else None
-
-
-def _stderr_progress(fraction: float, note: str) -> None:
-    sys.stderr.write(f"\rgengap: robustness {100 * fraction:5.1f}% ({note})"[:100].ljust(100))
-    if fraction >= 1.0:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 # -- for the page ---------------------------------------------------------------------------------

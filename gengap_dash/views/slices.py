@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import contextvars
 import sys
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,25 +24,19 @@ from gengap_dash.findings.model import Finding
 from gengap_dash.findings.unlabelled import UnlabelledSplit, unlabelled_findings
 from gengap_dash.project.defaults import DEFAULT_RESAMPLES, DEFAULT_SEED
 from gengap_dash.project.errors import ProjectError
+from gengap_dash.views._progress import Progress, ViewProgress
 from gengap_dash.views._unlabelled import unlabelled_of
 from gengap_dash.views.cohorts import labelled_frames
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import findings_block, paragraph, table_block
 
-Progress = Callable[[float, str], None]
-_PROGRESS: contextvars.ContextVar[Progress | None] = contextvars.ContextVar(
-    "gengap_slices_progress", default=None
-)
+_PROGRESS = ViewProgress("slices", "slice search", width=60)
 
 
-@contextlib.contextmanager
-def slice_progress(callback: Progress) -> Iterator[None]:
-    """Report the slice search's progress to ``callback(fraction, note)`` inside the block."""
-    token = _PROGRESS.set(callback)
-    try:
-        yield
-    finally:
-        _PROGRESS.reset(token)
+def slice_progress(callback: Progress) -> contextlib.AbstractContextManager[None]:
+    """Report the slice search's progress to ``callback(fraction, note)`` inside the block (the
+    page's progress bar)."""
+    return _PROGRESS.reporting(callback)
 
 
 @dataclass(frozen=True)
@@ -134,7 +126,7 @@ class SlicesView(View):
             seed=options.seed,
             skipped=skipped,
             roles=roles,
-            progress=_progress_callback(),
+            progress=_PROGRESS.callback(),
         )
         embeddings = {s: workspace.embeddings(s) for s in frames}
         if any(e is None for e in embeddings.values()):
@@ -186,7 +178,7 @@ class SlicesView(View):
             )
         if arguments.top < 1 or arguments.resamples < 1:
             raise ProjectError("--top and --resamples must be positive integers.")
-        _COMMAND_LINE["progress"] = True  # `gengap slices` shows the search's progress
+        _PROGRESS.ask_command_line()  # `gengap slices` shows the search's progress
         return SlicesOptions(
             split=arguments.split,
             max_predicates=arguments.max_predicates,
@@ -218,22 +210,4 @@ class SlicesView(View):
             blocks.append(paragraph(result.clusters_note, css="caption"))
         return "".join(blocks)
 
-
-_COMMAND_LINE = {"progress": False}
-
-
-def _progress_callback() -> Progress | None:
-    """The page's callback (:func:`slice_progress`), else a progress line on a terminal's
-    stderr when the search runs for ``gengap slices`` (never into a pipe or a log)."""
-    callback = _PROGRESS.get()
-    if callback is not None:
-        return callback
-    asked, _COMMAND_LINE["progress"] = _COMMAND_LINE["progress"], False
-    return _stderr_progress if asked and sys.stderr.isatty() else None
-
-
-def _stderr_progress(fraction: float, note: str) -> None:
-    sys.stderr.write(f"\rgengap: slice search {100 * fraction:5.1f}% ({note})".ljust(60))
-    if fraction >= 1.0:
-        sys.stderr.write("\n")
     sys.stderr.flush()
