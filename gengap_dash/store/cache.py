@@ -167,17 +167,8 @@ class ArrayCache:
                     "dtype": str(array.dtype),
                 }
             manifest = {"schema": SCHEMA_VERSION, "key": key, "files": files, "info": info or {}}
-            with (temp / "manifest.json").open("w") as handle:
-                json.dump(manifest, handle, indent=1, default=str)
-                handle.flush()
-                os.fsync(handle.fileno())
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.rename(temp, final)
-            except OSError:
-                if not self.contains(key):  # a broken leftover (a folder or a file): replace it
-                    self._to_trash(final)
-                    os.rename(temp, final)
+            _write_json(temp / "manifest.json", manifest)
+            self._publish(temp, key)
         finally:
             if temp.exists():
                 shutil.rmtree(temp, ignore_errors=True)
@@ -322,16 +313,24 @@ class ArrayCache:
             if leftover.name != "shards":
                 _remove(leftover)
         _write_json(folder / "manifest.json", manifest)
+        if not self._publish(folder, key):
+            _remove(folder)
+        return final
+
+    def _publish(self, folder: Path, key: str) -> bool:
+        """Rename a complete entry's folder into place in one step. ``False`` when a complete
+        entry of the same key got there first (it is kept; the caller drops ``folder``); a
+        broken leftover there is moved to the trash and replaced."""
+        final = self.entry_path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.rename(folder, final)
         except OSError:
-            if not self.contains(key):  # a broken leftover (a folder or a file): replace it
-                self._to_trash(final)
-                os.rename(folder, final)
-            else:
-                _remove(folder)
-        return final
+            if self.contains(key):
+                return False
+            self._to_trash(final)
+            os.rename(folder, final)
+        return True
 
     def discard(self, key: str, *, reason: str, what: str = "") -> None:
         """Remove an entry that must not be used, and say so once in :attr:`notes`."""
