@@ -25,7 +25,7 @@ import io
 import math
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -46,17 +46,7 @@ CorruptionName = Literal[
     "rotate",
 ]
 
-IMAGE_CORRUPTIONS: tuple[str, ...] = (
-    "gaussian_noise",
-    "shot_noise",
-    "gaussian_blur",
-    "motion_blur",
-    "contrast",
-    "brightness",
-    "jpeg",
-    "pixelate",
-    "rotate",
-)
+IMAGE_CORRUPTIONS: tuple[str, ...] = get_args(CorruptionName)
 """Every image corruption, in display order."""
 
 # people's names of the corruptions and their families: gengap_dash.findings.robustness
