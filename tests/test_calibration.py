@@ -811,6 +811,92 @@ def test_calibration_by_cohort():
     assert frame.loc[frame.cohort == "rare", "too_few"].all()
 
 
+@pytest.mark.parametrize("n_split", [3_000, 40_000])  # exact resampling, then blocks
+def test_a_cohort_that_is_the_whole_split_gets_the_splits_interval(n_split):
+    """Every cohort is read off one resample of its split: a column with one value for every
+    sample gives exactly the split's report (same stream, same draws); a second column of the
+    same call is read off the same resamples."""
+    logits, labels = make_logits(n_split, seed=52)
+    halves = np.where(np.arange(n_split) % 2, "odd", "even")
+    result = cal_cohorts.calibration_by_cohorts(
+        labels,
+        logits,
+        {"everyone": np.full(n_split, "all"), "parity": halves},
+        outputs_are="logits",
+        n_resamples=200,
+        seed=(3, 1),
+    )
+    alone = cal_report.calibration_report(
+        labels, logits, outputs_are="logits", n_resamples=200, seed=(3, 1)
+    )
+    whole = result["everyone"].summaries["all"]
+    for name in cal_report.METRIC_NAMES:
+        assert getattr(whole, name).to_dict() == pytest.approx(getattr(alone, name).to_dict())
+    assert whole.resampling == alone.resampling == ("exact" if n_split <= 5_000 else "blocks")
+    assert result["parity"].cohorts == ("even", "odd")
+    odd = np.arange(n_split) % 2 == 1
+    assert result["parity"].summaries["odd"].nll.value == pytest.approx(
+        log_loss(labels[odd], softmax(logits[odd]), labels=range(N_CLASSES))
+    )
+
+
+def _dirichlet_cohort(rng: np.random.Generator, alpha: np.ndarray, n: int):
+    probs = rng.dirichlet(alpha, size=n)
+    labels = (rng.random(n)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+    return probs, np.minimum(labels, alpha.shape[0] - 1)
+
+
+@pytest.mark.parametrize(("n_cohort", "n_other"), [(300, 700), (2_000, 8_000)])
+def test_cohort_brier_interval_coverage_by_simulation(n_cohort, n_other):
+    """A calibrated model (labels drawn from its own Dirichlet probabilities): the cohort's 95%
+    Brier interval covers the true expected Brier, 1 - E[sum_k p_k^2], in 90-99% of 150 seeded
+    data sets (93% and 94% when written), whether the split is resampled sample by sample
+    (1,000 samples) or in blocks (10,000). The other cohort has a different distribution, so a
+    leak between them shows."""
+    alpha_cohort, alpha_other = np.array([4.0, 1.0, 1.0, 0.5]), np.array([0.5, 0.5, 0.5, 0.5])
+    total = alpha_cohort.sum()
+    truth = 1.0 - float((alpha_cohort * (alpha_cohort + 1)).sum() / (total * (total + 1)))
+    data = np.random.default_rng(2027)
+    covered, n_datasets = 0, 150
+    for index in range(n_datasets):
+        probs_a, labels_a = _dirichlet_cohort(data, alpha_cohort, n_cohort)
+        probs_b, labels_b = _dirichlet_cohort(data, alpha_other, n_other)
+        cohorts = np.r_[["a"] * n_cohort, ["b"] * n_other]
+        order = data.permutation(n_cohort + n_other)  # cohorts interleaved across the blocks
+        result = cal_cohorts.calibration_by_cohort(
+            np.r_[labels_a, labels_b][order],
+            np.vstack([probs_a, probs_b])[order],
+            cohorts[order],
+            n_resamples=300,
+            seed=(7, index),
+        )
+        brier = result.summaries["a"].brier
+        covered += brier.low <= truth <= brier.high
+    assert 0.90 <= covered / n_datasets <= 0.99, covered / n_datasets
+
+
+def test_cohort_intervals_are_as_wide_as_a_bootstrap_of_the_cohort_alone():
+    """Reading a cohort off the split's resamples (its size varies) gives the width of
+    resampling the cohort alone (fixed size), within 15%, for Brier score and NLL."""
+    logits, labels = make_logits(30_000, seed=53)
+    cohorts = np.where(np.random.default_rng(0).random(30_000) < 0.2, "small", "large")
+    small = cohorts == "small"
+    widths = {"shared": [], "alone": []}
+    for index in range(4):
+        shared = cal_cohorts.calibration_by_cohort(
+            labels, logits, cohorts, outputs_are="logits", n_resamples=300, seed=(9, index)
+        ).summaries["small"]
+        alone = cal_report.calibration_report(
+            labels[small], logits[small], outputs_are="logits", n_resamples=300, seed=(9, index)
+        )
+        for key, summary in (("shared", shared), ("alone", alone)):
+            widths[key].append([summary.brier.high - summary.brier.low,
+                                summary.nll.high - summary.nll.low])  # fmt: skip
+    assert np.mean(widths["shared"], axis=0) == pytest.approx(
+        np.mean(widths["alone"], axis=0), rel=0.15
+    )
+
+
 def test_cohorts_with_missing_and_numeric_values():
     logits, labels = make_logits(300, seed=51)
     cohorts = np.array([10, 2, None] * 100, dtype=object)

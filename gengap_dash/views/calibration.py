@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from gengap_dash.analysis.calibration.cohorts import CohortCalibration, calibration_by_cohort
+from gengap_dash.analysis.calibration.cohorts import CohortCalibration, calibration_by_cohorts
 from gengap_dash.analysis.calibration.findings import calibration_findings, selective_finding
 from gengap_dash.analysis.calibration.recalibration import RecalibrationMethod
 from gengap_dash.analysis.calibration.report import (
@@ -71,20 +71,21 @@ def split_calibration_reports(
 
 def split_cohort_calibration(
     workspace: Workspace,
-    column: str,
+    columns: Sequence[str],
     *,
     n_bins: int = DEFAULT_N_BINS,
     strategy: BinningStrategy = "uniform",
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
-) -> dict[str, CohortCalibration]:
-    """Calibration per cohort of the metadata ``column``, for every split."""
-    return _per_split(
+) -> dict[str, dict[str, CohortCalibration]]:
+    """Calibration per cohort of each metadata column in ``columns``, for every split:
+    ``{column: {split: cohorts}}``; every column of a split shares the split's resamples."""
+    by_split = _per_split(
         workspace,
-        lambda split, stream: calibration_by_cohort(
+        lambda split, stream: calibration_by_cohorts(
             workspace.labels(split),
             workspace.logits(split),
-            workspace.split_predictions(split)[column],
+            {column: workspace.split_predictions(split)[column] for column in columns},
             outputs_are="logits",
             n_bins=n_bins,
             strategy=strategy,
@@ -93,6 +94,7 @@ def split_cohort_calibration(
         ),
         seed=seed,
     )
+    return {column: {split: by_split[split][column] for split in by_split} for column in columns}
 
 
 def _per_split(workspace: Workspace, analyse, *, seed: int) -> dict:
@@ -257,7 +259,8 @@ class CalibrationView(View):
     )
     page = "pages/calibration.py"
     order = 20
-    version = 2  # 2: results keep no bootstrap replicates; risk-coverage knots thinned
+    version = 3  # 2: no bootstrap replicates kept, risk-coverage knots thinned; 3: cohorts share
+    # their split's resamples
     Options = CalibrationOptions
 
     def compute(self, workspace: Workspace, options: CalibrationOptions) -> CalibrationResult:
@@ -301,14 +304,12 @@ class CalibrationView(View):
             comparison=comparison.without_replicates() if comparison is not None else None,
             temperature_reason=reason,
             cohorts={
-                column: {
-                    split: cohorts.without_replicates()
-                    for split, cohorts in split_cohort_calibration(
-                        workspace, column, **settings
-                    ).items()
-                }
-                for column in columns
-                if distinct[column] <= MAX_COHORTS
+                column: {split: cohorts.without_replicates() for split, cohorts in by_split.items()}
+                for column, by_split in split_cohort_calibration(
+                    workspace,
+                    [column for column in columns if distinct[column] <= MAX_COHORTS],
+                    **settings,
+                ).items()
             },
             curves=curves,
             too_many_cohorts={

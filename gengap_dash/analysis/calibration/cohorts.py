@@ -14,10 +14,12 @@ from gengap_dash.analysis.calibration.report import (
     OutputKind,
     _prepare,
     _summarise,
+    _summary_from_sums,
+    _unit_sums,
 )
 from gengap_dash.stats import bootstrap
 from gengap_dash.stats.binning import DEFAULT_N_BINS, BinningStrategy
-from gengap_dash.stats.bootstrap import Resampling, Seed
+from gengap_dash.stats.bootstrap import Resampling, ResamplingPlan, Seed
 from gengap_dash.stats.checks import check_whole_number
 
 MIN_COHORT_SAMPLES = 100
@@ -94,34 +96,119 @@ def calibration_by_cohort(
             categories, else sorted.
         min_samples: cohorts with fewer samples are flagged ``too_few`` and get no interval.
 
-    Other arguments are those of :func:`calibration_report`; each cohort uses the same ``seed``.
+    Other arguments are those of :func:`calibration_report`. See :func:`calibration_by_cohorts`
+    for how the intervals are drawn.
+    """
+    return calibration_by_cohorts(
+        labels,
+        outputs,
+        {"": cohorts},
+        outputs_are=outputs_are,
+        min_samples=min_samples,
+        n_bins=n_bins,
+        strategy=strategy,
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+        resampling=resampling,
+        interval=interval,
+    )[""]
+
+
+def calibration_by_cohorts(
+    labels: np.ndarray,
+    outputs: np.ndarray,
+    columns: Mapping[str, np.ndarray | pd.Series],
+    *,
+    outputs_are: OutputKind = "probs",
+    min_samples: int = MIN_COHORT_SAMPLES,
+    n_bins: int = DEFAULT_N_BINS,
+    strategy: BinningStrategy = "uniform",
+    n_resamples: int = bootstrap.DEFAULT_RESAMPLES,
+    seed: Seed = 0,
+    confidence: float = bootstrap.DEFAULT_CONFIDENCE,
+    resampling: Resampling = "auto",
+    interval: IntervalKind = "auto",
+) -> dict[str, CohortCalibration]:
+    """:func:`calibration_by_cohort` for several metadata columns of one split (the split's
+    predictions are checked and turned into probabilities once).
+
+    The intervals come from resampling the whole split, as the cohort table does
+    (``gengap_dash.stats.grouped_bootstrap``): one plan and one set of resamples from ``seed``
+    (the split's stream) serve every cohort of every column, and a cohort's replicate is its
+    part of the split's replicate. Its size therefore varies from replicate to replicate, as it
+    would in a new sample of the split; its metrics are ratios of sums, so they stay defined.
+    One draw per split instead of one per cohort keeps a split with many cohorts cheap (at a
+    million predictions the draws were most of the cost).
     """
     prepared = _prepare(labels, outputs, outputs_are=outputs_are)
     check_whole_number(min_samples, name="min_samples", minimum=0)
-    keys, order = _cohort_keys(cohorts, prepared.labels.shape[0])
-    summaries: dict[str, CalibrationSummary] = {}
-    too_few: dict[str, bool] = {}
-    for cohort in order:
-        mask = keys == cohort
-        too_few[cohort] = bool(mask.sum() < min_samples)
-        cohort_data = prepared.subset(mask)
-        summaries[cohort] = _summarise(
-            cohort_data.confidences,
-            cohort_data.hits,
-            cohort_data,
-            n_bins=n_bins,
-            strategy=strategy,
-            n_resamples=0 if too_few[cohort] else n_resamples,
-            seed=seed,
-            confidence=confidence,
-            resampling=resampling,
-            interval=interval,
+    n_samples = prepared.labels.shape[0]
+    groups = {name: _cohort_codes(values, n_samples) for name, values in columns.items()}
+    if n_samples == 0:
+        return {name: CohortCalibration({}, {}, int(min_samples)) for name in columns}
+    rng = bootstrap.make_rng(seed)
+    plan = bootstrap.plan_resampling(
+        n_samples, rng=rng, resampling=resampling, n_resamples=n_resamples
+    )
+    counts = None
+    if n_resamples > 0:
+        counts = np.vstack(
+            [
+                block.astype(np.float64)
+                for _, block in bootstrap.resample_counts(
+                    plan.n_groups, n_resamples=int(n_resamples), rng=rng
+                )
+            ]
         )
-    return CohortCalibration(summaries, too_few, int(min_samples))
+    options = {"n_bins": n_bins, "strategy": strategy}
+    results = {}
+    for name, (codes, order) in groups.items():
+        summaries: dict[str, CalibrationSummary] = {}
+        too_few: dict[str, bool] = {}
+        for cohort, members in zip(order, _members(codes, len(order)), strict=True):
+            subset = prepared.subset(members)
+            too_few[cohort] = bool(members.shape[0] < min_samples)
+            if counts is None or too_few[cohort]:
+                summaries[cohort] = _summarise(
+                    subset.confidences,
+                    subset.hits,
+                    subset,
+                    **options,
+                    n_resamples=0,
+                    seed=seed,
+                    confidence=confidence,
+                    resampling=resampling,
+                    interval=interval,
+                )
+                continue
+            units, unit_of_member = np.unique(plan.groups[members], return_inverse=True)
+            sub_plan = ResamplingPlan(plan.method, unit_of_member.astype(np.int64), len(units))
+            sums = _unit_sums(subset.confidences, subset.hits, subset, sub_plan, **options)
+            summaries[cohort] = _summary_from_sums(
+                sums,
+                counts[:, units] @ sums.statistics,
+                n_samples=members.shape[0],
+                resampling=plan.method,
+                n_resamples=n_resamples,
+                confidence=confidence,
+                interval=interval,
+            )
+        results[name] = CohortCalibration(summaries, too_few, int(min_samples))
+    return results
 
 
-def _cohort_keys(cohorts: np.ndarray | pd.Series, n_samples: int) -> tuple[np.ndarray, list[str]]:
-    """``(n,)`` cohort names as strings and the cohorts in display order."""
+def _members(codes: np.ndarray, n_cohorts: int) -> list[np.ndarray]:
+    """The sample indices of each cohort code, in increasing order (one stable sort)."""
+    by_code = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[by_code], np.arange(n_cohorts + 1), side="left")
+    return [by_code[bounds[i] : bounds[i + 1]] for i in range(n_cohorts)]
+
+
+def _cohort_codes(cohorts: np.ndarray | pd.Series, n_samples: int) -> tuple[np.ndarray, list[str]]:
+    """``(n,)`` cohort code of each sample (an index into the returned names) and the cohort
+    names in display order. Values are factorised first, so only the distinct values are turned
+    into strings (values with the same string, such as 1 and "1", form one cohort)."""
     values = (
         cohorts.reset_index(drop=True)
         if isinstance(cohorts, pd.Series)
@@ -136,16 +223,27 @@ def _cohort_keys(cohorts: np.ndarray | pd.Series, n_samples: int) -> tuple[np.nd
             f"Expected `cohorts` with one value per sample ({n_samples}), but got "
             f"{values.shape[0]}."
         )
-    missing = values.isna().to_numpy()
     if isinstance(values.dtype, pd.CategoricalDtype):
-        present = set(values[~missing])
-        ordered = [category for category in values.cat.categories if category in present]
+        value_codes = values.cat.codes.to_numpy().astype(np.int64)
+        distinct = list(values.cat.categories)
+        present = np.bincount(value_codes[value_codes >= 0], minlength=len(distinct)) > 0
+        ordered = [category for category, seen in zip(distinct, present, strict=True) if seen]
     else:
-        distinct = pd.unique(values[~missing])
+        value_codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        distinct = list(uniques)
         try:
             ordered = sorted(distinct)
         except TypeError:
             ordered = sorted(distinct, key=str)
-    keys = np.where(missing, MISSING_COHORT, values.astype(object).map(str).to_numpy())
-    order = [str(value) for value in ordered] + ([MISSING_COHORT] if missing.any() else [])
-    return keys.astype(object), list(dict.fromkeys(order))
+    missing = value_codes < 0
+    order = list(dict.fromkeys([str(value) for value in ordered]))
+    if missing.any():
+        order.append(MISSING_COHORT)
+    position = {name: index for index, name in enumerate(order)}
+    code_of_value = np.array(
+        [position.get(str(value), -1) for value in distinct] + [-1], dtype=np.int64
+    )
+    codes = code_of_value[value_codes]  # the sentinel -1 picks the last entry
+    if missing.any():
+        codes[missing] = position[MISSING_COHORT]
+    return codes, order

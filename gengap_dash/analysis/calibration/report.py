@@ -593,6 +593,50 @@ def _summarise(
     n_samples = confidences.shape[0]
     if n_samples == 0:
         raise ProjectError("Expected at least one sample to summarise, but got none.")
+    rng = bootstrap.make_rng(seed)
+    plan = bootstrap.plan_resampling(
+        n_samples, rng=rng, resampling=resampling, n_resamples=n_resamples
+    )
+    sums = _unit_sums(confidences, hits, full, plan, n_bins=n_bins, strategy=strategy)
+    replicate_sums = None
+    if n_resamples > 0:
+        replicate_sums = bootstrap.resample_column_sums(
+            sums.statistics, n_resamples=int(n_resamples), rng=rng
+        )
+    return _summary_from_sums(
+        sums,
+        replicate_sums,
+        n_samples=n_samples,
+        resampling=plan.method,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        interval=interval,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _UnitSums:
+    """Every metric's sufficient statistics summed per resampling unit of a plan."""
+
+    statistics: np.ndarray  # (n_units, width)
+    layout: _Layout
+    edges: np.ndarray  # the reliability diagram's bin edges
+    strategy: BinningStrategy
+    n_bins: int
+    n_classes: int | None
+
+
+def _unit_sums(
+    confidences: np.ndarray,
+    hits: np.ndarray,
+    full: _Prepared | None,
+    plan: bootstrap.ResamplingPlan,
+    *,
+    n_bins: int,
+    strategy: BinningStrategy,
+) -> _UnitSums:
+    """The statistics of every metric (binned top-label sums for both binnings, classwise
+    residual sums, Brier and NLL), summed per unit of ``plan``: ``(plan.n_groups, width)``."""
     edges = bin_edges(confidences, n_bins=n_bins, strategy=strategy)
     adaptive_edges = edges if strategy == "quantile" else equal_mass_edges(confidences, n_bins)
     stop = 3 * (edges.shape[0] - 1)
@@ -608,11 +652,6 @@ def _summarise(
         proper = slice(classwise.stop, classwise.stop + 2)
         stop = proper.stop
     layout = _Layout(top, adaptive, classwise, proper, n_classes)
-
-    rng = bootstrap.make_rng(seed)
-    plan = bootstrap.plan_resampling(
-        n_samples, rng=rng, resampling=resampling, n_resamples=n_resamples
-    )
     blocks = [binned_group_sums(confidences, hits, edges, plan)]
     if strategy != "quantile":
         blocks.append(binned_group_sums(confidences, hits, adaptive_edges, plan))
@@ -626,27 +665,44 @@ def _summarise(
                 axis=1,
             )
         )
-    statistics = np.hstack(blocks)
-    totals = statistics.sum(axis=0)
-    values = _metric_values(totals, layout)
+    return _UnitSums(
+        np.hstack(blocks),
+        layout,
+        edges,
+        strategy,
+        int(n_bins),
+        n_classes if full is not None else None,
+    )
+
+
+def _summary_from_sums(
+    sums: _UnitSums,
+    replicate_sums: np.ndarray | None,
+    *,
+    n_samples: int,
+    resampling: str,
+    n_resamples: int,
+    confidence: float,
+    interval: IntervalKind,
+) -> CalibrationSummary:
+    """Point values from the unit sums' totals; intervals from ``(B, width)`` replicate sums."""
+    totals = sums.statistics.sum(axis=0)
+    values = _metric_values(totals, sums.layout)
     replicates: dict[str, np.ndarray] = {}
-    if n_resamples > 0:
-        replicate_sums = bootstrap.resample_column_sums(
-            statistics, n_resamples=int(n_resamples), rng=rng
-        )
-        replicates = _metric_values(replicate_sums, layout)
+    if replicate_sums is not None:
+        replicates = _metric_values(replicate_sums, sums.layout)
     estimates = {
         name: _estimate(name, float(values[name]), replicates.get(name), confidence, interval)
         for name in METRIC_NAMES
     }
     return CalibrationSummary(
         **estimates,
-        reliability=_reliability_from_sums(edges, totals[top], strategy),
+        reliability=_reliability_from_sums(sums.edges, totals[sums.layout.top], sums.strategy),
         n_samples=int(n_samples),
-        n_classes=n_classes if full is not None else None,
-        n_bins=int(n_bins),
-        strategy=strategy,
-        resampling=plan.method,
+        n_classes=sums.n_classes,
+        n_bins=sums.n_bins,
+        strategy=sums.strategy,
+        resampling=resampling,
         n_resamples=int(n_resamples),
         confidence=float(confidence),
         interval=interval,

@@ -83,7 +83,7 @@ def review_queue(
         ValueError: for an unknown split or score, a ``false_alarm`` outside (0, 1) or a
             ``top`` below 1.
     """
-    splits = list(dict.fromkeys(samples["split"]))
+    splits = [str(name) for name in pd.unique(samples["split"].to_numpy(dtype=object))]
     if split not in splits:
         raise ValueError(f"Expected `split` to be one of {', '.join(splits)}, but got {split!r}.")
     available = [s for s in SCORES if s in samples.columns]
