@@ -7,6 +7,7 @@ lazy: nothing runs until a view asks for it, and then at most once per process.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import ProjectSpec, load_project
 from gengap_dash.store.cache import ArrayCache
 from gengap_dash.store.keys import FingerprintMemo, hash_key, output_key
+from gengap_dash.store.results import ResultCache
 
 if TYPE_CHECKING:
     from torch import nn
@@ -237,6 +239,12 @@ class Workspace:
             # train, validation and test must be labelled on every row (a missing label is an
             # error when the split is read), so the answer needs no read of the split
             return True
+        if split not in self._states:
+            # a page that only shows cached results need not read a million rows to know:
+            # the counts were kept beside the cache when the split was last read
+            counts = self._label_counts_on_disk(split)
+            if counts is not None:
+                return counts[0] == counts[1]
         state = self._state(split)
         return state.n_labelled == len(state.frame)
 
@@ -322,7 +330,29 @@ class Workspace:
                 logits, arrays.get("embeddings"), frame, int((labels != UNLABELLED).sum())
             )
         self._states[split] = state
+        if self.split_roles[split] in ("shifted", "deployment"):
+            self._keep_label_counts(split, state)
         return state
+
+    _LABEL_COUNTS = "label_counts"
+
+    def _label_counts_on_disk(self, split: str) -> tuple[int, int] | None:
+        """``(labelled rows, rows)`` of ``split`` as kept under its content key, or None."""
+        found, counts = ResultCache(self.cache.root).load(self._LABEL_COUNTS, self.cache_key(split))
+        if not found or not isinstance(counts, dict):
+            return None
+        labelled, rows = counts.get("labelled"), counts.get("rows")
+        if not (isinstance(labelled, int) and isinstance(rows, int) and 0 <= labelled <= rows):
+            return None
+        return labelled, rows
+
+    def _keep_label_counts(self, split: str, state: _SplitState) -> None:
+        counts = {"labelled": state.n_labelled, "rows": len(state.frame)}
+        if self._label_counts_on_disk(split) != (counts["labelled"], counts["rows"]):
+            with contextlib.suppress(OSError):  # a read-only cache folder: only slower pages
+                ResultCache(self.cache.root).store(
+                    self._LABEL_COUNTS, self.cache_key(split), counts
+                )
 
     def _load_checked(
         self, key: str, split: str, table_path: Path, *, n_rows: int

@@ -55,3 +55,47 @@ def test_sources_that_cannot_be_weakly_referenced_are_built_every_time() -> None
     analysis.cached_figure(build, values, "x")
     analysis.cached_figure(build, values, "x")
     assert len(calls) == 2 and id(values) not in analysis._FIGURES
+
+
+def test_figures_of_a_cached_result_are_kept_on_disk(tmp_path) -> None:
+    """A figure of a result read from the result cache is written beside it as Plotly JSON; a
+    new server process (here: a new result object for the same entry) reads it instead of
+    building it, and gets the same figure. A corrupt figure entry is rebuilt."""
+    import plotly.io
+
+    from gengap_dash.store.results import ResultCache
+
+    calls: list[str] = []
+
+    def build(result: _Result, metric: str) -> go.Figure:
+        calls.append(metric)
+        figure = go.Figure(go.Scatter(y=list(result.values), name=metric, mode="lines+markers"))
+        return figure.update_layout(title=f"{metric} by split", yaxis_title="value")
+
+    cache = ResultCache(tmp_path)
+    first_result = _Result((0.25, 0.5))
+    analysis._remember_origin(first_result, cache, "scorecard:abc")
+    built = analysis.cached_figure(build, first_result, "accuracy")
+    assert calls == ["accuracy"]
+    stored = list((cache.root / analysis.FIGURES_ENTRY).glob("*.json"))
+    assert len(stored) == 1
+
+    restarted = _Result((0.25, 0.5))  # the same entry read again by a new process
+    analysis._remember_origin(restarted, cache, "scorecard:abc")
+    read = analysis.cached_figure(build, restarted, "accuracy")
+    assert calls == ["accuracy"]  # read from disk, not built
+    assert plotly.io.to_json(read, validate=False) == plotly.io.to_json(built, validate=False)
+
+    other_entry = _Result((0.25, 0.5))  # another result entry: its own figures
+    analysis._remember_origin(other_entry, cache, "scorecard:def")
+    analysis.cached_figure(build, other_entry, "accuracy")
+    assert calls == ["accuracy", "accuracy"]
+
+    for path in (cache.root / analysis.FIGURES_ENTRY).glob("*.json"):
+        path.write_text("{not json")
+    again = _Result((0.25, 0.5))
+    analysis._remember_origin(again, cache, "scorecard:abc")
+    rebuilt = analysis.cached_figure(build, again, "accuracy")
+    assert calls == ["accuracy", "accuracy", "accuracy"]
+    assert rebuilt.data[0].name == "accuracy"
+    assert any("corrupt" in note for note in cache.notes)

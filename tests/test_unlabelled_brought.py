@@ -123,3 +123,30 @@ def test_summary_and_every_view_on_the_brought_project(tmp_path: Path, capsys) -
     for name in ("cohorts", "slices", "calibration", "ood", "review", "shift"):
         assert main([name, str(path), "--json"]) == 0, name
         json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("field_labels", [False, True])
+def test_whether_a_split_is_labelled_is_kept_beside_the_cache(
+    tmp_path: Path, field_labels: bool
+) -> None:
+    """A page that shows only cached results asks which splits carry labels: once a split has
+    been read, a new workspace answers from the counts kept under the split's content key,
+    without reading the predictions file; a changed file has another key and is read."""
+    path = make_brought_project(tmp_path / "p", field_labels=field_labels)
+    cache = tmp_path / "cache"
+    first = Workspace.from_file(path, cache_dir=cache)
+    assert first.is_labelled("field") is field_labels  # reads the split, keeps the counts
+    second = Workspace.from_file(path, cache_dir=cache)
+    assert second.is_labelled("field") is field_labels
+    assert "field" not in second._states  # answered from the counts, nothing read
+    assert second.labelled_splits == (
+        ["train", "val", "test", "field"] if field_labels else ["train", "val", "test"]
+    )
+
+    table = pd.read_parquet(path.parent / "predictions.parquet")
+    field = table["split"] == "field"
+    table.loc[field, "label"] = 0 if not field_labels else pd.NA  # the other answer now
+    table.to_parquet(path.parent / "predictions.parquet", index=False)
+    third = Workspace.from_file(path, cache_dir=cache)
+    assert third.is_labelled("field") is (not field_labels)
+    assert "field" in third._states  # another content key: the file was read

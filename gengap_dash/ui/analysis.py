@@ -8,18 +8,23 @@ from disk instead of recomputing.
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
+import plotly.io
 import streamlit as st
 
 from gengap_dash.analysis.scorecard import Scorecard
 from gengap_dash.findings import Finding, render
 from gengap_dash.store.keys import hash_key
+from gengap_dash.store.results import ResultCache
 from gengap_dash.views.registry import compute, get_view, result_cache, result_key
 from gengap_dash.workspace import Workspace
 
@@ -29,7 +34,9 @@ from gengap_dash.workspace import Workspace
     max_entries=64,
 )
 def _result(name: str, key: str, _workspace: Workspace, options: Any) -> Any:
-    return compute(get_view(name), _workspace, options)
+    result = compute(get_view(name), _workspace, options)
+    _remember_origin(result, result_cache(_workspace), f"{name}:{key}")
+    return result
 
 
 def view_result(name: str, workspace: Workspace, options: Any = None) -> Any:
@@ -56,44 +63,92 @@ def cached_on_disk(
     if not found:
         result = make()
         cache.store(name, key, result)
+    _remember_origin(result, cache, f"{name}:{key}")
     return result
 
 
 _FIGURES: dict[int, dict[str, go.Figure]] = {}
+_ORIGINS: dict[int, tuple[ResultCache, str]] = {}  # id(result) -> its cache and entry key
 _FIGURES_LOCK = threading.Lock()
+FIGURES_ENTRY = "figures"
+"""The result-cache folder of built figures (their Plotly JSON)."""
+
+
+def _remember(source: Any) -> bool:
+    """Track ``source`` until it is garbage-collected; ``False`` if it cannot be tracked (a
+    dict or tuple is not weak-referenceable). The caller holds the lock."""
+    if id(source) in _FIGURES:
+        return True
+    try:
+        weakref.finalize(source, _forget_figures, id(source))
+    except TypeError:
+        return False
+    _FIGURES[id(source)] = {}
+    return True
+
+
+def _remember_origin(result: Any, cache: ResultCache, entry: str) -> None:
+    """Note that ``result`` is the cached entry ``entry`` of ``cache``, so that its figures can
+    be kept on disk beside it."""
+    with _FIGURES_LOCK:
+        if _remember(result):
+            _ORIGINS[id(result)] = (cache, entry)
+
+
+@functools.cache
+def figure_code_version() -> str:
+    """A digest of the source of the modules that build figures and the words around them
+    (``plots``, ``ui``, ``findings``): a figure kept on disk is used only by the same code."""
+    root = Path(__file__).resolve().parents[1]
+    sources = sorted(
+        path for package in ("plots", "ui", "findings") for path in (root / package).rglob("*.py")
+    )
+    return hash_key({str(path.relative_to(root)): path.read_text() for path in sources})
 
 
 def cached_figure(
     build: Callable[..., go.Figure], source: Any, *args: Any, **kwargs: Any
 ) -> go.Figure:
     """``build(source, *args, **kwargs)``, built once per server process for as long as
-    ``source`` (a view result held by the result cache) lives.
+    ``source`` (a view result held by the result cache) lives, and kept on disk beside a
+    result read from the result cache.
 
     Building a figure (plotly validates every property) costs far more server time than sending
-    it; a second viewer of the same page and options gets the figure already built. The figure
-    is shared: callers must not change it (``st.plotly_chart`` only reads it). ``args`` and
-    ``kwargs`` are compared by their ``repr`` (small values: metric names, colours, options).
+    it; a second viewer of the same page and options gets the figure already built, and a new
+    server process reads its Plotly JSON from disk (a figure made from JSON written by plotly
+    itself needs no validation: milliseconds instead of a second for a page of figures). The
+    disk entry is keyed by the result's entry, the arguments and :func:`figure_code_version`.
+    The figure is shared: callers must not change it (``st.plotly_chart`` only reads it).
+    ``args`` and ``kwargs`` are compared by their ``repr`` (small values: metric names,
+    colours, options).
     """
     arguments = f"{build.__module__}.{build.__qualname__}{args!r}{sorted(kwargs.items())!r}"
     with _FIGURES_LOCK:
         figure = _FIGURES.get(id(source), {}).get(arguments)
+        origin = _ORIGINS.get(id(source))
     if figure is not None:
         return figure
-    figure = build(source, *args, **kwargs)
+    disk_key = None
+    if origin is not None:
+        cache, entry = origin
+        disk_key = hash_key({"entry": entry, "figure": arguments, "code": figure_code_version()})
+        found, spec = cache.load(FIGURES_ENTRY, disk_key)
+        if found and isinstance(spec, str):
+            figure = go.Figure(json.loads(spec), skip_invalid=False, _validate=False)
+    if figure is None:
+        figure = build(source, *args, **kwargs)
+        if origin is not None and disk_key is not None:
+            origin[0].store(FIGURES_ENTRY, disk_key, plotly.io.to_json(figure, validate=False))
     with _FIGURES_LOCK:
-        if id(source) not in _FIGURES:
-            try:
-                weakref.finalize(source, _forget_figures, id(source))
-            except TypeError:  # not weak-referenceable (a dict, a tuple): not kept
-                return figure
-            _FIGURES[id(source)] = {}
-        _FIGURES[id(source)][arguments] = figure
+        if _remember(source):
+            _FIGURES[id(source)][arguments] = figure
     return figure
 
 
 def _forget_figures(source_id: int) -> None:
     with _FIGURES_LOCK:
         _FIGURES.pop(source_id, None)
+        _ORIGINS.pop(source_id, None)
 
 
 def scorecard_for(workspace: Workspace, *, n_resamples: int = 1000, seed: int = 0) -> Scorecard:
