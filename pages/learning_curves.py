@@ -30,6 +30,7 @@ from gengap_dash.ui.learning_curves import (
     logs_error,
     no_logs_message,
     notes_area,
+    run_figures,
     training_runs,
 )
 from gengap_dash.ui.navigation import ensure_app_navigation
@@ -72,9 +73,16 @@ diagnosis_cards(diagnosis)
 notes_area(runs, diagnosis)
 
 smoothed = smooth_curves(analysis.curves, weight=chosen.smoothing) if chosen.smoothing else None
+figure = run_figures(key, chosen, logs.checkpoint_epoch)  # built once per choices
 explained_chart(
-    learning_curves_figure(
-        analysis, smoothed=smoothed, log_y=chosen.log_y, checkpoint_epoch=diagnosis.checkpoint_epoch
+    figure(
+        "curves",
+        lambda: learning_curves_figure(
+            analysis,
+            smoothed=smoothed,
+            log_y=chosen.log_y,
+            checkpoint_epoch=diagnosis.checkpoint_epoch,
+        ),
     ),
     shows=f"{metric.replace('_', ' ').capitalize()} per {diagnosis.x_axis} for each logged split "
     "(smoothed line, raw values faint behind). Vertical lines: best held-out point (green), onset "
@@ -88,7 +96,7 @@ with left:
         st.info(f"{run.name} logs no train {metric}, so there is no gap curve to draw.")
     else:
         explained_chart(
-            gap_figure(analysis, smoothed=smoothed),
+            figure("gap", lambda: gap_figure(analysis, smoothed=smoothed)),
             shows="The held-out value minus the train value, signed so that worse is up. A gap "
             "that keeps growing while the held-out curve stalls or worsens is overfitting.",
             takeaway=render(gap_takeaway(analysis)),
@@ -97,7 +105,9 @@ with left:
 with right:
     sweep = patience_sweep(analysis.curves)
     explained_chart(
-        patience_figure(sweep, analysis.curves, patience=chosen.patience),
+        figure(
+            "patience", lambda: patience_figure(sweep, analysis.curves, patience=chosen.patience)
+        ),
         shows="For each patience, the held-out value that EarlyStopping with restore_best_weights "
         f"keeps (hover for where it stops), against training to the last {diagnosis.x_axis} "
         "(dashed). The star is the patience chosen above.",
@@ -107,6 +117,6 @@ with right:
 
 compare, more_data = st.columns(2)
 with compare:
-    compare_runs_section(runs, names, metric, smoothing=chosen.smoothing, log_y=chosen.log_y)
+    compare_runs_section(runs, key, names, metric, smoothing=chosen.smoothing, log_y=chosen.log_y)
 with more_data:
     data_size_section(runs, key, metric)

@@ -443,6 +443,9 @@ def test_the_shipped_config_hides_error_details_and_binds_to_localhost() -> None
     assert config["server"]["address"] == "127.0.0.1"
     assert config["server"]["enableXsrfProtection"] is True
     assert config["server"]["enableCORS"] is True
+    # server CPU per page view (benchmarks/server_load.py): no file watching, no forced full GC
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["runner"]["postScriptGC"] is False
 
 
 def test_the_docker_image_hides_error_details_and_runs_as_a_user() -> None:

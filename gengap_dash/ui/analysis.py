@@ -12,6 +12,7 @@ import functools
 import json
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,32 @@ def cached_figure(
     with _FIGURES_LOCK:
         if _remember(source):
             _FIGURES[id(source)][arguments] = figure
+    return figure
+
+
+_KEYED_FIGURES: OrderedDict[str, go.Figure] = OrderedDict()
+KEYED_FIGURES_KEPT = 128
+"""How many figures :func:`figure_once` keeps (the least recently used go first)."""
+
+
+def figure_once(key: tuple[Any, ...], build: Callable[[], go.Figure]) -> go.Figure:
+    """``build()``, built once per server process for ``key``: for figures made from inputs
+    that are not a stored view result (training logs), ``key`` names everything the figure
+    depends on (the inputs' version key and every choice), compared by its ``repr``.
+
+    The figure is shared: callers must not change it.
+    """
+    text = repr(key)
+    with _FIGURES_LOCK:
+        figure = _KEYED_FIGURES.get(text)
+        if figure is not None:
+            _KEYED_FIGURES.move_to_end(text)
+            return figure
+    figure = build()
+    with _FIGURES_LOCK:
+        _KEYED_FIGURES[text] = figure
+        while len(_KEYED_FIGURES) > KEYED_FIGURES_KEPT:
+            _KEYED_FIGURES.popitem(last=False)
     return figure
 
 

@@ -8,8 +8,10 @@ once, and broken training logs stop this page alone.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from gengap_dash.analysis.learning_curves import (
@@ -40,6 +42,7 @@ from gengap_dash.findings.words import plural, position, significant
 from gengap_dash.plots.learning_curves import data_size_figure, runs_overlay_figure
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import ProjectSpec, TrainingLogsSpec, load_project
+from gengap_dash.ui.analysis import figure_once
 from gengap_dash.ui.layout import escape_markdown, explained_chart, verdict_box
 from gengap_dash.ui.project import project_picker
 
@@ -216,6 +219,17 @@ def controls(runs: TrainingRuns, names: list[str]) -> Controls:
     return Controls(run, metric or metrics[0], float(smoothing), int(patience), bool(log_y))
 
 
+def run_figures(
+    key: str, chosen: Controls, checkpoint: int | None
+) -> Callable[[str, Callable[[], go.Figure]], go.Figure]:
+    """``figure(name, build)``: the diagnosed run's figure ``name``, built once per server
+    process for the logs version ``key`` and the page's choices (a second viewer gets it
+    ready-made)."""
+    choices = (key, chosen.run.name, chosen.metric, chosen.patience, checkpoint,
+               chosen.smoothing, chosen.log_y)  # fmt: skip
+    return lambda name, build: figure_once((name, *choices), build)
+
+
 def run_label(run: TrainingRun) -> str:
     """``"train_size_100 (100 samples)"``: a run's name, with its training-set size if known."""
     return run.name if run.train_size is None else f"{run.name} ({run.train_size:,} samples)"
@@ -317,7 +331,7 @@ def notes_area(runs: TrainingRuns, diagnosis: RunDiagnosis | None) -> None:
 
 
 def compare_runs_section(
-    runs: TrainingRuns, names: list[str], metric: str, *, smoothing: float, log_y: bool
+    runs: TrainingRuns, key: str, names: list[str], metric: str, *, smoothing: float, log_y: bool
 ) -> None:
     """The chosen runs' curves of ``metric`` overlaid, with the best and worst run named."""
     st.subheader("Compare runs")
@@ -331,7 +345,10 @@ def compare_runs_section(
         return
     smoothed = [smooth_curves(c, weight=smoothing) for c in curves] if smoothing > 0 else None
     explained_chart(
-        runs_overlay_figure(curves, log_y=log_y, smoothed=smoothed),
+        figure_once(
+            ("overlay", key, tuple(compared), metric, smoothing, log_y),
+            lambda: runs_overlay_figure(curves, log_y=log_y, smoothed=smoothed),
+        ),
         shows=f"{metric.replace('_', ' ').capitalize()} of every selected run: one colour per "
         "run, dotted for train, solid for validation, dashed for test.",
         takeaway=render(overlay_takeaway(curves)),
@@ -358,7 +375,7 @@ def data_size_section(runs: TrainingRuns, key: str, metric: str) -> None:
         kind=analysis.kind,
     )
     explained_chart(
-        data_size_figure(analysis),
+        figure_once(("data size", key, metric), lambda: data_size_figure(analysis)),
         shows=(
             "The train and held-out values of runs trained on different numbers of samples, "
             + (

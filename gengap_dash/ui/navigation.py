@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -36,6 +37,15 @@ _PAGES = (  # file in pages/, title, icon (the URL path is the file's stem, see 
     ("data_robustness.py", "Data and robustness", ":material/dataset:"),
 )
 _run_state = threading.local()  # one Streamlit script run per thread
+PAGE_RUNS_AT_ONCE = max(2, os.cpu_count() or 2)
+"""Pages rendered at the same time; further sessions wait their turn (at most
+:data:`PAGE_RUN_WAIT` seconds). Twenty sessions opened at once otherwise make twenty script
+threads contend for the interpreter, and the server's event loop (health checks, websocket
+traffic) waits seconds for its turn (``benchmarks/server_load.py``)."""
+PAGE_RUN_WAIT = 30.0
+"""Seconds a page waits for its turn before it runs anyway (a long inference or sweep on one
+page must not hold every other viewer back for minutes)."""
+_page_runs = threading.BoundedSemaphore(PAGE_RUNS_AT_ONCE)
 _LOG = logging.getLogger("gengap_dash.ui")
 _MAX_REASON_CHARS = 500
 
@@ -66,10 +76,22 @@ def run_app(*, default_page: str = "overview.py") -> None:
     _run_state.inside = True
     try:
         page = build_navigation(default_page=default_page)
-        with show_page_errors(page.title):
+        with show_page_errors(page.title), _page_turn():
             page.run()
     finally:
         _run_state.inside = False
+
+
+@contextlib.contextmanager
+def _page_turn() -> Iterator[None]:
+    """Hold one of the :data:`PAGE_RUNS_AT_ONCE` page runs (or go ahead after
+    :data:`PAGE_RUN_WAIT` seconds without one)."""
+    acquired = _page_runs.acquire(timeout=PAGE_RUN_WAIT)
+    try:
+        yield
+    finally:
+        if acquired:
+            _page_runs.release()
 
 
 @contextlib.contextmanager
