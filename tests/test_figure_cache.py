@@ -99,3 +99,21 @@ def test_figures_of_a_cached_result_are_kept_on_disk(tmp_path) -> None:
     assert calls == ["accuracy", "accuracy", "accuracy"]
     assert rebuilt.data[0].name == "accuracy"
     assert any("corrupt" in note for note in cache.notes)
+
+
+def test_figure_once_builds_once_per_key_and_keeps_the_latest(monkeypatch) -> None:
+    monkeypatch.setattr(analysis, "_KEYED_FIGURES", analysis.OrderedDict())
+    monkeypatch.setattr(analysis, "KEYED_FIGURES_KEPT", 2)
+    calls: list[str] = []
+
+    def build(name: str):
+        return lambda: calls.append(name) or go.Figure(go.Bar(y=[1], name=name))
+
+    first = analysis.figure_once(("curves", "logs-v1", "run_a"), build("a"))
+    assert analysis.figure_once(("curves", "logs-v1", "run_a"), build("a")) is first
+    analysis.figure_once(("curves", "logs-v2", "run_a"), build("a2"))  # new logs version
+    assert calls == ["a", "a2"]
+    analysis.figure_once(("curves", "logs-v1", "run_a"), build("a"))  # used: kept
+    analysis.figure_once(("curves", "logs-v1", "run_b"), build("b"))  # evicts logs-v2
+    analysis.figure_once(("curves", "logs-v2", "run_a"), build("a2"))
+    assert calls == ["a", "a2", "b", "a2"]
