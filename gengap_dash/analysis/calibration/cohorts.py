@@ -140,6 +140,10 @@ def calibration_by_cohorts(
     would in a new sample of the split; its metrics are ratios of sums, so they stay defined.
     One draw per split instead of one per cohort keeps a split with many cohorts cheap (at a
     million predictions the draws were most of the cost).
+
+    Classwise ECE is left out of cohorts (NaN): it needs ``n_classes x n_bins`` residual bins,
+    which a cohort of a few hundred samples leaves nearly empty (its value is then mostly the
+    binning's bias), and its sums were most of a cohort's bootstrap cost.
     """
     prepared = _prepare(labels, outputs, outputs_are=outputs_are)
     check_whole_number(min_samples, name="min_samples", minimum=0)
@@ -180,14 +184,17 @@ def calibration_by_cohorts(
                     confidence=confidence,
                     resampling=resampling,
                     interval=interval,
+                    classwise=False,
                 )
                 continue
             units, unit_of_member = np.unique(plan.groups[members], return_inverse=True)
             sub_plan = ResamplingPlan(plan.method, unit_of_member.astype(np.int64), len(units))
-            sums = _unit_sums(subset.confidences, subset.hits, subset, sub_plan, **options)
+            sums = _unit_sums(
+                subset.confidences, subset.hits, subset, sub_plan, **options, classwise=False
+            )
             summaries[cohort] = _summary_from_sums(
                 sums,
-                counts[:, units] @ sums.statistics,
+                (counts if len(units) == plan.n_groups else counts[:, units]) @ sums.statistics,
                 n_samples=members.shape[0],
                 resampling=plan.method,
                 n_resamples=n_resamples,

@@ -550,13 +550,15 @@ def _metric_values(sums: np.ndarray, layout: _Layout) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = top[..., 2 * n_bins :].sum(axis=-1) / totals
         mean_confidence = top[..., n_bins : 2 * n_bins].sum(axis=-1) / totals
-        if layout.classwise is None or layout.proper is None:
-            values.update(classwise_ece=nan, brier=nan, nll=nan)
+        values["classwise_ece"] = (
+            nan
+            if layout.classwise is None
+            else classwise_error_from_sums(sums[..., layout.classwise], layout.n_classes, totals)
+        )
+        if layout.proper is None:
+            values.update(brier=nan, nll=nan)
         else:
             proper = sums[..., layout.proper]
-            values["classwise_ece"] = classwise_error_from_sums(
-                sums[..., layout.classwise], layout.n_classes, totals
-            )
             values["brier"] = proper[..., 0] / totals
             values["nll"] = proper[..., 1] / totals
     values.update(
@@ -579,6 +581,7 @@ def _summarise(
     confidence: float,
     resampling: Resampling,
     interval: IntervalKind,
+    classwise: bool = True,
 ) -> CalibrationSummary:
     """The shared core of the reports: statistics per group, point values, bootstrap."""
     _check_options(
@@ -597,7 +600,9 @@ def _summarise(
     plan = bootstrap.plan_resampling(
         n_samples, rng=rng, resampling=resampling, n_resamples=n_resamples
     )
-    sums = _unit_sums(confidences, hits, full, plan, n_bins=n_bins, strategy=strategy)
+    sums = _unit_sums(
+        confidences, hits, full, plan, n_bins=n_bins, strategy=strategy, classwise=classwise
+    )
     replicate_sums = None
     if n_resamples > 0:
         replicate_sums = bootstrap.resample_column_sums(
@@ -634,9 +639,11 @@ def _unit_sums(
     *,
     n_bins: int,
     strategy: BinningStrategy,
+    classwise: bool = True,
 ) -> _UnitSums:
     """The statistics of every metric (binned top-label sums for both binnings, classwise
-    residual sums, Brier and NLL), summed per unit of ``plan``: ``(plan.n_groups, width)``."""
+    residual sums, Brier and NLL), summed per unit of ``plan``: ``(plan.n_groups, width)``.
+    ``classwise=False`` leaves the classwise sums out (its ECE is then NaN)."""
     edges = bin_edges(confidences, n_bins=n_bins, strategy=strategy)
     adaptive_edges = edges if strategy == "quantile" else equal_mass_edges(confidences, n_bins)
     stop = 3 * (edges.shape[0] - 1)
@@ -646,19 +653,24 @@ def _unit_sums(
         adaptive = slice(stop, stop + 3 * (adaptive_edges.shape[0] - 1))
         stop = adaptive.stop
     n_classes = full.probs.shape[1] if full is not None else 0
-    classwise = proper = None
+    classwise_columns = proper = None
     if full is not None:
-        classwise = slice(stop, stop + n_classes * n_bins)
-        proper = slice(classwise.stop, classwise.stop + 2)
+        if classwise:
+            classwise_columns = slice(stop, stop + n_classes * n_bins)
+            stop = classwise_columns.stop
+        proper = slice(stop, stop + 2)
         stop = proper.stop
-    layout = _Layout(top, adaptive, classwise, proper, n_classes)
+    layout = _Layout(top, adaptive, classwise_columns, proper, n_classes)
     blocks = [binned_group_sums(confidences, hits, edges, plan)]
     if strategy != "quantile":
         blocks.append(binned_group_sums(confidences, hits, adaptive_edges, plan))
     if full is not None:
-        blocks.append(
-            classwise_group_sums(full.labels, full.probs, plan, n_bins=n_bins, strategy=strategy)
-        )
+        if classwise:
+            blocks.append(
+                classwise_group_sums(
+                    full.labels, full.probs, plan, n_bins=n_bins, strategy=strategy
+                )
+            )
         blocks.append(
             np.stack(
                 [plan.sum(brier_per_sample(full.labels, full.probs)), plan.sum(full.losses)],
