@@ -10,6 +10,7 @@ from gengap_dash.findings.render import render
 from gengap_dash.plots import cohorts as plots
 from gengap_dash.plots.style import split_colors
 from gengap_dash.ui import cohorts as ui
+from gengap_dash.ui.analysis import figure_of
 from gengap_dash.ui.layout import explained_chart, page_header
 from gengap_dash.ui.navigation import ensure_app_navigation
 from gengap_dash.ui.workspace import current_workspace
@@ -31,14 +32,18 @@ tabs = dict(zip(ui.TABS, st.tabs(ui.TABS, key="cohorts_tab"), strict=True))
 
 with tabs["Cohorts"]:
     explained_chart(
-        plots.gap_heatmap(table),
+        figure_of(result, ("heatmap",), lambda: plots.gap_heatmap(table)),
         shows=ui.heatmap_shows(table),
         takeaway=render(verdicts.heatmap_takeaway(table)),
         key="cohorts_heatmap",
     )
     weakest = verdicts.weakest_cohort_finding(table)
     explained_chart(
-        plots.cohort_metric_figure(table, colors=colors),
+        figure_of(
+            result,
+            ("metric", sorted(colors.items())),
+            lambda: plots.cohort_metric_figure(table, colors=colors),
+        ),
         shows=ui.metric_shows(table),
         takeaway=render(weakest) if weakest else "No cohort has enough samples to compare.",
         key="cohorts_metric",

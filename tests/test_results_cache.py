@@ -129,3 +129,31 @@ def test_registry_lists_views_in_report_order_and_names_unknown_ones() -> None:
     assert len({view.name for view in views}) == len(views)
     with pytest.raises(ProjectError, match="There is no view 'nope'"):
         get_view("nope")
+
+
+def test_a_default_reference_and_the_split_it_stands_for_share_one_result(
+    tabular_project: Path, cache_dir: Path
+) -> None:
+    """`gengap summary` asks the OOD and shift views for their default reference, the review
+    queue and the feature-space page ask for the split by name: one key, one computation."""
+    from gengap_dash.views.ood import OODOptions
+    from gengap_dash.views.review import ReviewOptions, default_review_split
+    from gengap_dash.views.shift import ShiftOptions, default_reference
+    from gengap_dash.workspace import Workspace
+
+    workspace = Workspace.from_file(tabular_project, cache_dir=cache_dir)
+    reference = default_reference(workspace)
+    other = next(name for name in workspace.split_names if name != reference)
+    for name, options in (("ood", OODOptions), ("shift", ShiftOptions)):
+        view = get_view(name)
+        assert result_key(view, workspace, options()) == result_key(
+            view, workspace, options(reference=reference)
+        )
+        assert result_key(view, workspace, options()) != result_key(
+            view, workspace, options(reference=other)
+        )
+    review = get_view("review")
+    explicit = ReviewOptions(split=default_review_split(workspace), reference=reference)
+    assert result_key(review, workspace, ReviewOptions()) == result_key(
+        review, workspace, explicit
+    )

@@ -26,7 +26,7 @@ from gengap_dash.analysis.scorecard import Scorecard
 from gengap_dash.findings import Finding, render
 from gengap_dash.store.keys import hash_key
 from gengap_dash.store.results import ResultCache
-from gengap_dash.views.registry import compute, get_view, result_cache, result_key
+from gengap_dash.views.registry import cached, compute, get_view, result_cache, result_key
 from gengap_dash.workspace import Workspace
 
 
@@ -40,6 +40,13 @@ def _result(name: str, key: str, _workspace: Workspace, options: Any) -> Any:
     return result
 
 
+def remember_origin(result: Any, workspace: Workspace, view: Any, options: Any) -> None:
+    """Note that ``result`` is ``view``'s stored result for ``options`` (for pages that hold
+    results in their own caches), so that :func:`cached_figure` keeps its figures on disk."""
+    key = result_key(view, workspace, options)
+    _remember_origin(result, result_cache(workspace), f"{view.name}:{key}")
+
+
 def view_result(name: str, workspace: Workspace, options: Any = None) -> Any:
     """The result of the view called ``name`` on ``workspace`` with ``options`` (its defaults
     when ``None``); cached results that were found corrupt and recomputed are noted in a
@@ -49,6 +56,31 @@ def view_result(name: str, workspace: Workspace, options: Any = None) -> Any:
     result = _result(name, result_key(view, workspace, options), workspace, options)
     for note in result_cache(workspace).notes:
         st.caption(note)
+    return result
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _stored(name: str, key: str, _workspace: Workspace, options: Any) -> tuple[bool, Any]:
+    found, result = cached(get_view(name), _workspace, options)
+    if found:
+        _remember_origin(result, result_cache(_workspace), f"{name}:{key}")
+    return found, result
+
+
+def stored_view_result(name: str, workspace: Workspace, options: Any = None) -> Any | None:
+    """The view's result when the on-disk cache already holds it, else None; never computes
+    (for slow views whose page offers a button instead). Read once per server process."""
+    view = get_view(name)
+    options = view.Options() if options is None else options
+    if view.unavailable(workspace):
+        return None
+    key = result_key(view, workspace, options)
+    if not result_cache(workspace).path(name, key).is_file():
+        return None
+    found, result = _stored(name, key, workspace, options)
+    if not found:  # the entry was corrupt (discarded): forget the miss, it may be computed
+        _stored.clear()
+        return None
     return result
 
 
@@ -124,6 +156,18 @@ def cached_figure(
     colours, options).
     """
     arguments = f"{build.__module__}.{build.__qualname__}{args!r}{sorted(kwargs.items())!r}"
+    return _figure_of(source, arguments, lambda: build(source, *args, **kwargs))
+
+
+def figure_of(source: Any, key: tuple[Any, ...], build: Callable[[], go.Figure]) -> go.Figure:
+    """:func:`cached_figure` for a figure that also needs inputs other than ``source`` (a
+    table read from the workspace, a widget's choice): ``build()`` makes it, and ``key`` (a
+    tuple of small values, compared by ``repr``) names everything it depends on besides
+    ``source``. Nothing but ``build`` reads those inputs, so a cached figure costs no read."""
+    return _figure_of(source, repr(key), build)
+
+
+def _figure_of(source: Any, arguments: str, build: Callable[[], go.Figure]) -> go.Figure:
     with _FIGURES_LOCK:
         figure = _FIGURES.get(id(source), {}).get(arguments)
         origin = _ORIGINS.get(id(source))
@@ -137,7 +181,7 @@ def cached_figure(
         if found and isinstance(spec, str):
             figure = go.Figure(json.loads(spec), skip_invalid=False, _validate=False)
     if figure is None:
-        figure = build(source, *args, **kwargs)
+        figure = build()
         if origin is not None and disk_key is not None:
             origin[0].store(FIGURES_ENTRY, disk_key, plotly.io.to_json(figure, validate=False))
     with _FIGURES_LOCK:

@@ -13,6 +13,7 @@ from gengap_dash.analysis.cohorts.metrics import COHORT_METRICS
 from gengap_dash.findings.render import render
 from gengap_dash.findings.words import percent, plural
 from gengap_dash.project.errors import ProjectError
+from gengap_dash.ui.analysis import cached_on_disk, figure_of, remember_origin
 from gengap_dash.ui.layout import escape_markdown, explained_chart, verdict_box
 from gengap_dash.views import registry
 from gengap_dash.views.cohorts import (
@@ -96,7 +97,10 @@ def _guarded(function, *args):
 @st.cache_resource(show_spinner="Computing the cohort table (bootstrap intervals)...",
                    max_entries=32)  # fmt: skip
 def _cohorts(_workspace: Workspace, fingerprint: str, options: CohortsOptions) -> CohortsResult:
-    return registry.compute(registry.get_view("cohorts"), _workspace, options)
+    view = registry.get_view("cohorts")
+    result = registry.compute(view, _workspace, options)
+    remember_origin(result, _workspace, view, options)  # its figures are kept beside it
+    return result
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -115,7 +119,13 @@ def _slices(_workspace: Workspace, fingerprint: str, options: SlicesOptions) -> 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _columns(_workspace: Workspace, fingerprint: str) -> list[str]:
-    return eligible_columns(_workspace, hub_frames(_workspace))
+    # kept on disk too: finding them reads every split (seconds at a million rows)
+    return cached_on_disk(
+        "cohort_columns",
+        {"fingerprint": fingerprint, "metadata": list(_workspace.spec.metadata)},
+        _workspace,
+        lambda: eligible_columns(_workspace, hub_frames(_workspace)),
+    )
 
 
 def controls(workspace: Workspace) -> CohortsOptions:
@@ -389,7 +399,9 @@ def decomposition_section(result: CohortsResult) -> None:
         return
     worst = verdicts.decomposition_takeaway(result.decompositions, result.table.roles)
     explained_chart(
-        plots.decomposition_figure(result.decompositions),
+        figure_of(
+            result, ("decomposition",), lambda: plots.decomposition_figure(result.decompositions)
+        ),
         shows=DECOMPOSITION_SHOWS,
         takeaway=render(worst),
         key="cohorts_decomposition",
@@ -402,7 +414,9 @@ def decomposition_section(result: CohortsResult) -> None:
     )  # fmt: skip
     one = result.decompositions[names.index(chosen)]
     explained_chart(
-        plots.decomposition_cohort_figure(one),
+        figure_of(
+            result, ("decomposition", chosen), lambda: plots.decomposition_cohort_figure(one)
+        ),
         shows=DECOMPOSITION_COHORT_SHOWS,
         takeaway=render(verdicts.decomposition_finding(one)),
         key="cohorts_decomposition_cohorts",
@@ -465,14 +479,23 @@ def confusions_section(result: CohortsResult) -> None:
     left, right = st.columns(2)
     with left:
         explained_chart(
-            plots.confusion_figure(result.confusions, split),
+            figure_of(
+                result,
+                ("confusion", split),
+                lambda: plots.confusion_figure(result.confusions, split),
+            ),
             shows=CONFUSION_SHOWS,
             takeaway=render(finding) if finding else "No confusion grew.",
             key="cohorts_confusion",
         )
     with right:
         st.plotly_chart(
-            plots.confusion_change_figure(result.confusions, split), key="cohorts_confusion_change"
+            figure_of(
+                result,
+                ("confusion change", split),
+                lambda: plots.confusion_change_figure(result.confusions, split),
+            ),
+            key="cohorts_confusion_change",
         )
     show_table(confusion_frame(result.confusions, split))
 
@@ -490,7 +513,11 @@ def over_time_section(result: CohortsResult, colors) -> None:
         key="cohorts_time_splits",
     )  # fmt: skip
     explained_chart(
-        plots.over_time_figure(result.over_time, splits=shown, colors=colors),
+        figure_of(
+            result,
+            ("over time", shown, sorted(colors.items())),
+            lambda: plots.over_time_figure(result.over_time, splits=shown, colors=colors),
+        ),
         shows=f"{TIME_SHOWS} {time_caption(result)}",
         takeaway=render(verdicts.over_time_takeaway(result, shown)),
         key="cohorts_time",
@@ -511,7 +538,9 @@ def fairness_section(result: CohortsResult) -> None:
     fair = next(f for f in result.fairness if f.split == split)
     finding = verdicts.fairness_finding(result, split)
     explained_chart(
-        plots.recall_gap_figure(fair, result.classes),
+        figure_of(
+            result, ("recall gaps", split), lambda: plots.recall_gap_figure(fair, result.classes)
+        ),
         shows=RECALL_SHOWS,
         takeaway=render(finding)
         if finding

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from gengap_dash.analysis.embedding_map import EmbeddingMap
@@ -33,9 +34,9 @@ from gengap_dash.plots.feature_space import (
     score_histogram_figure,
 )
 from gengap_dash.plots.style import split_colors
-from gengap_dash.ui.analysis import said, view_result
+from gengap_dash.ui.analysis import figure_of, said, stored_view_result, view_result
 from gengap_dash.ui.layout import explained_chart, verdict_list
-from gengap_dash.views.registry import cached, compute, get_view
+from gengap_dash.views.registry import compute, get_view
 from gengap_dash.views.review import QUEUE_SCORES, ReviewOptions, default_review_split
 from gengap_dash.views.shift import (
     DOMAIN_AUC_SHOWS,
@@ -92,8 +93,8 @@ def has_embeddings(workspace: Workspace) -> bool:
 def current_map(workspace: Workspace, reference: str) -> EmbeddingMap:
     """The UMAP map when cached, else the PCA map (with a button that computes UMAP once)."""
     umap_options = EmbedView.Options()  # the map does not depend on the reference
-    found, result = cached(get_view("embed"), workspace, umap_options)
-    if found:
+    result = stored_view_result("embed", workspace, umap_options)
+    if result is not None:
         return result
     if os.environ.get("GENGAP_UMAP_WARM_UP", "1") != "0":
         warm_umap_in_background(workspace)  # compile while the PCA map is read
@@ -149,17 +150,23 @@ def map_section(workspace: Workspace, reference: str, ood) -> None:
         return
     embedding_map = current_map(workspace, reference)
     choice = st.selectbox("Colour by", color_choices(workspace, ood), key="feature_color")
-    values, kind = color_values(workspace, ood, choice)
-    table = workspace.predictions()
+    colors = split_colors(workspace.split_roles)
 
-    def hover(rows: np.ndarray) -> np.ndarray:  # only the drawn points' texts
-        drawn = table.iloc[rows]
-        return (drawn["split"].astype(str) + " · " + drawn["sample_id"].astype(str)).to_numpy()
+    def build() -> go.Figure:  # reads the hub table only when the figure is not cached
+        values, kind = color_values(workspace, ood, choice)
+        table = workspace.predictions()
 
-    figure = map_figure(
-        embedding_map, color=values, color_kind=kind, color_title=choice, hover=hover,
-        colors=split_colors(workspace.split_roles),
-    )  # fmt: skip
+        def hover(rows: np.ndarray) -> np.ndarray:  # only the drawn points' texts
+            drawn = table.iloc[rows]
+            return (drawn["split"].astype(str) + " · " + drawn["sample_id"].astype(str)).to_numpy()
+
+        return map_figure(
+            embedding_map, color=values, color_kind=kind, color_title=choice, hover=hover,
+            colors=colors,
+        )  # fmt: skip
+
+    # the scores a map can be coloured by depend on the reference; the rest on the map alone
+    figure = figure_of(embedding_map, ("map", choice, reference, sorted(colors.items())), build)
     event = st.plotly_chart(
         figure, width="stretch", key="feature_map", on_select="rerun",
         selection_mode=("lasso", "box"), config={"displaylogo": False},

@@ -5,6 +5,7 @@ and accuracy estimated without labels (ATC, DoC)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,12 @@ from gengap_dash.project.defaults import DEFAULT_SEED
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import figure_block, findings_block, table_block
-from gengap_dash.views.shift import add_reference_argument, resolve_reference, split_arrays
+from gengap_dash.views.shift import (
+    add_reference_argument,
+    default_reference,
+    resolve_reference,
+    split_arrays,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,11 @@ class OODView(View):
     page = "pages/feature_space.py"
     order = 50
     Options = OODOptions
+
+    def canonical_options(self, workspace, options):
+        if options.reference:
+            return options
+        return dataclasses.replace(options, reference=default_reference(workspace))
 
     def compute(self, workspace, options: OODOptions) -> OODReport:
         return compute_ood(

@@ -76,6 +76,12 @@ class View(ABC):
         """Content keys of what :meth:`compute` reads (default: every split's model outputs)."""
         return {"outputs": workspace.fingerprint()}
 
+    def canonical_options(self, workspace: Workspace, options: Any) -> Any:
+        """``options`` with each default spelled out (e.g. an empty reference replaced by the
+        split it stands for), so that equal requests share one cached result: the summary asks
+        for the default, a page or another view for the split by name."""
+        return options
+
     # -- the result ----------------------------------------------------------------------------
 
     @abstractmethod
@@ -185,7 +191,7 @@ def result_key(view: View, workspace: Workspace, options: Any) -> str:
             "view": view.name,
             "version": view.version,
             "inputs": view.input_key(workspace),
-            "options": dataclasses.asdict(options),
+            "options": dataclasses.asdict(view.canonical_options(workspace, options)),
         }
     )
 

@@ -9,6 +9,7 @@ chosen share of the reference: the list a team hands to human reviewers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from gengap_dash.project.errors import ProjectError
 from gengap_dash.views.ood import OODOptions
 from gengap_dash.views.registry import View, compute, get_view, register
 from gengap_dash.views.report_html import findings_block, table_block
-from gengap_dash.views.shift import add_reference_argument, resolve_reference
+from gengap_dash.views.shift import add_reference_argument, default_reference, resolve_reference
 
 QUEUE_SCORES = (*SCORES, "combined")
 
@@ -67,6 +68,13 @@ class ReviewView(View):
     order = 55
     Options = ReviewOptions
     _out: Path | None = None
+
+    def canonical_options(self, workspace, options: ReviewOptions) -> ReviewOptions:
+        return dataclasses.replace(
+            options,
+            split=options.split or default_review_split(workspace),
+            reference=options.reference or default_reference(workspace),
+        )
 
     def compute(self, workspace, options: ReviewOptions) -> ReviewQueue:
         split = options.split or default_review_split(workspace)

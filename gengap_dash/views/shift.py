@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,11 @@ class ShiftView(View):
     page = "pages/feature_space.py"
     order = 40
     Options = ShiftOptions
+
+    def canonical_options(self, workspace, options):
+        if options.reference:
+            return options
+        return dataclasses.replace(options, reference=default_reference(workspace))
 
     def compute(self, workspace, options: ShiftOptions) -> ShiftReport:
         return compute_shift(
