@@ -276,6 +276,14 @@ class Workspace:
             "measure them)."
         )
 
+    def has_embeddings(self) -> bool:
+        """Whether the splits carry embeddings; for brought predictions the file's column names
+        say so without reading a split (a page that shows cached results reads none)."""
+        if not self.has_model and self.spec.predictions is not None and not self._states:
+            names = set(table_columns(self.spec.predictions))
+            return "embedding" in names or "embedding_0" in names
+        return self.embeddings(self.split_names[0]) is not None
+
     def embeddings(self, split: str) -> np.ndarray | None:
         """``(n, d)`` embeddings, or None (see :attr:`embedding_note` for why)."""
         return self._state(split).embeddings

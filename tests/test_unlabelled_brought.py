@@ -150,3 +150,17 @@ def test_whether_a_split_is_labelled_is_kept_beside_the_cache(
     third = Workspace.from_file(path, cache_dir=cache)
     assert third.is_labelled("field") is (not field_labels)
     assert "field" in third._states  # another content key: the file was read
+
+
+@pytest.mark.parametrize("form", ["list", "columns", "none"])
+def test_whether_brought_predictions_carry_embeddings_is_read_from_the_columns(
+    tmp_path: Path, form: str
+) -> None:
+    path = make_brought_project(tmp_path / "p", form="list" if form == "none" else form)
+    if form == "none":
+        table = pd.read_parquet(path.parent / "predictions.parquet")
+        table.drop(columns=["embedding"]).to_parquet(path.parent / "predictions.parquet")
+    workspace = Workspace.from_file(path, cache_dir=tmp_path / "cache")
+    assert workspace.has_embeddings() is (form != "none")
+    assert not workspace._states  # no split was read to answer
+    assert (workspace.embeddings("train") is not None) is (form != "none")

@@ -34,7 +34,13 @@ from gengap_dash.plots.feature_space import (
     score_histogram_figure,
 )
 from gengap_dash.plots.style import split_colors
-from gengap_dash.ui.analysis import figure_of, said, stored_view_result, view_result
+from gengap_dash.ui.analysis import (
+    cached_figure,
+    figure_of,
+    said,
+    stored_view_result,
+    view_result,
+)
 from gengap_dash.ui.layout import explained_chart, verdict_list
 from gengap_dash.views.registry import compute, get_view
 from gengap_dash.views.review import QUEUE_SCORES, ReviewOptions, default_review_split
@@ -84,10 +90,6 @@ def unlabelled_notes(workspace: Workspace) -> None:
                "confidence (ATC, DoC)", "the review queue"),
     ):  # fmt: skip
         st.info(render(finding))
-
-
-def has_embeddings(workspace: Workspace) -> bool:
-    return workspace.embeddings(workspace.split_names[0]) is not None
 
 
 def current_map(workspace: Workspace, reference: str) -> EmbeddingMap:
@@ -144,7 +146,7 @@ def color_values(workspace: Workspace, ood, choice: str) -> tuple[np.ndarray | N
 
 def map_section(workspace: Workspace, reference: str, ood) -> None:
     """The map, its colour control, and what a lasso or box selection holds."""
-    if not has_embeddings(workspace):
+    if not workspace.has_embeddings():
         st.info(EmbedView.NO_EMBEDDINGS + " The shift tests and OOD scores that need no "
                 "embeddings are in the other tabs.")  # fmt: skip
         return
@@ -277,7 +279,7 @@ def shift_section(shift, colors) -> None:
     worst = max(shift.splits, key=lambda item: item.domain.auc)
     verdicts = {f.split: f for f in shift_findings(shift) if f.kind == "shift.split"}
     explained_chart(
-        domain_auc_figure(shift, colors=colors), shows=DOMAIN_AUC_SHOWS,
+        cached_figure(domain_auc_figure, shift, colors=dict(colors)), shows=DOMAIN_AUC_SHOWS,
         takeaway=render(verdicts[worst.split]), key="feature_domain_auc",
     )  # fmt: skip
     st.dataframe(shift_table(shift), hide_index=True)
@@ -288,7 +290,7 @@ def shift_section(shift, colors) -> None:
     item = shift.split(split)
     top = item.top_cluster or {}
     explained_chart(
-        cluster_share_figure(shift, split), key="feature_clusters",
+        cached_figure(cluster_share_figure, shift, split), key="feature_clusters",
         shows="k-means clusters of the embedding space: the share of the reference (grey) and of "
         "the split in each; labels give the split's most common class and error rate there.",
         takeaway=f"Cluster {top.get('cluster')} grows most: {100 * top.get('share', 0):.0f}% of "
@@ -297,7 +299,9 @@ def shift_section(shift, colors) -> None:
     if item.label_shift is not None:
         tv = item.label_shift.total_variation
         explained_chart(
-            label_shift_figure(item, shift.class_names), key="feature_label_shift",
+            figure_of(shift, ("label shift", split),
+                      lambda: label_shift_figure(item, shift.class_names)),
+            key="feature_label_shift",
             shows="Class proportions estimated from the predictions alone (black-box shift "
             "estimation, 95% bootstrap intervals), against validation's and, where labels exist, "
             "the true ones. Valid when only the class mix changes.",
@@ -307,7 +311,8 @@ def shift_section(shift, colors) -> None:
     if len(shift.over_time):
         over = [f for f in shift_findings(shift) if f.kind == "shift.over_time"]
         explained_chart(
-            over_time_figure(shift), key="feature_over_time", takeaway=render(over[0]),
+            cached_figure(over_time_figure, shift), key="feature_over_time",
+            takeaway=render(over[0]),
             shows="MMD² of each time window of each deployment split against the reference; "
             "p-values Benjamini-Hochberg-adjusted across windows.",
         )  # fmt: skip
@@ -321,7 +326,7 @@ def ood_section(ood) -> None:
     best = [f for f in findings if f.kind == "ood.best_score"]
     if best:
         explained_chart(
-            ood_auroc_figure(ood), key="feature_ood_auroc", takeaway=render(best[0]),
+            cached_figure(ood_auroc_figure, ood), key="feature_ood_auroc", takeaway=render(best[0]),
             shows="AUROC of each per-sample score at telling each shifted or deployment split "
             "(positives) from the reference; 0.5 is chance. Scores are oriented so that higher "
             "means more unusual.",
@@ -334,7 +339,7 @@ def accuracy_section(ood) -> None:
     verdict_list(said(estimates))
     worst = max(estimates, key=lambda f: f.rank) if estimates else None
     explained_chart(
-        accuracy_estimate_figure(ood), key="feature_accuracy",
+        cached_figure(accuracy_estimate_figure, ood), key="feature_accuracy",
         takeaway=render(worst) if worst else "No validation split: ATC and DoC need one.",
         shows="ATC: the share of a split's confidences above a threshold fitted on validation so "
         "that validation's share equals its accuracy. DoC: validation accuracy minus the drop in "
