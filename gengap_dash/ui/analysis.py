@@ -100,6 +100,28 @@ def cached_on_disk(
     return result
 
 
+class SharedFigure(go.Figure):
+    """A built figure that every viewer shares: :meth:`to_dict` makes its dict once.
+
+    ``st.plotly_chart`` calls ``to_dict`` on every page view, and plotly deep-copies the whole
+    figure each time; a cached figure never changes, so one dict serves every view (plotly's
+    JSON writer only drops trace ``uid`` keys from it, which a figure built here has none of).
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        made = self.__dict__.get("_shared_dict")
+        if made is None:
+            made = super().to_dict()
+            self.__dict__["_shared_dict"] = made
+        return made
+
+
+def _shared(figure: go.Figure) -> SharedFigure:
+    if isinstance(figure, SharedFigure):
+        return figure
+    return SharedFigure(figure.to_dict(), skip_invalid=False, _validate=False)
+
+
 _FIGURES: dict[int, dict[str, go.Figure]] = {}
 _ORIGINS: dict[int, tuple[ResultCache, str]] = {}  # id(result) -> its cache and entry key
 _FIGURES_LOCK = threading.Lock()
@@ -179,9 +201,9 @@ def _figure_of(source: Any, arguments: str, build: Callable[[], go.Figure]) -> g
         disk_key = hash_key({"entry": entry, "figure": arguments, "code": figure_code_version()})
         found, spec = cache.load(FIGURES_ENTRY, disk_key)
         if found and isinstance(spec, str):
-            figure = go.Figure(json.loads(spec), skip_invalid=False, _validate=False)
+            figure = SharedFigure(json.loads(spec), skip_invalid=False, _validate=False)
     if figure is None:
-        figure = build()
+        figure = _shared(build())
         if origin is not None and disk_key is not None:
             origin[0].store(FIGURES_ENTRY, disk_key, plotly.io.to_json(figure, validate=False))
     with _FIGURES_LOCK:
@@ -208,7 +230,7 @@ def figure_once(key: tuple[Any, ...], build: Callable[[], go.Figure]) -> go.Figu
         if figure is not None:
             _KEYED_FIGURES.move_to_end(text)
             return figure
-    figure = build()
+    figure = _shared(build())
     with _FIGURES_LOCK:
         _KEYED_FIGURES[text] = figure
         while len(_KEYED_FIGURES) > KEYED_FIGURES_KEPT:
