@@ -154,6 +154,4 @@ def test_a_default_reference_and_the_split_it_stands_for_share_one_result(
         )
     review = get_view("review")
     explicit = ReviewOptions(split=default_review_split(workspace), reference=reference)
-    assert result_key(review, workspace, ReviewOptions()) == result_key(
-        review, workspace, explicit
-    )
+    assert result_key(review, workspace, ReviewOptions()) == result_key(review, workspace, explicit)
