@@ -196,3 +196,28 @@ def test_a_shard_reads_the_rows_the_whole_table_has(tmp_path: Path, kind: str) -
     for start, stop in [(0, 7), (5, 23), (21, 50), (49, 50)]:
         part = read_rows(path, ["c", "a"], start=start, stop=stop)
         pd.testing.assert_frame_equal(part, whole.iloc[start:stop].reset_index(drop=True))
+
+
+@pytest.mark.skipif(ray is None, reason=NO_RAY)
+def test_the_map_placement_on_ray_places_every_point_as_here(local_ray) -> None:
+    """`gengap embed --engine ray`: the points beyond the fitted sample are placed in Ray tasks
+    (here 3 of at most 1,000 points, the fitted sample shared through the object store), and
+    land where the local placement puts them."""
+    from gengap_dash.analysis.embedding_map import place_by_neighbours
+    from gengap_dash.views.shift import ray_placer
+
+    rng = np.random.default_rng(3)
+    fitted = rng.normal(size=(400, 16)).astype(np.float32)
+    coordinates = rng.normal(size=(400, 2)).astype(np.float32)
+    points = rng.normal(size=(2_500, 16)).astype(np.float32)
+    points[7] = fitted[5]  # a copy of a fitted point lands on it
+    here = place_by_neighbours(fitted, coordinates, points, n_neighbors=15)
+    there = ray_placer(chunk_rows=1_000)(fitted, coordinates, points, 15)
+    assert there.shape == (2_500, 2)
+    np.testing.assert_allclose(there, here, atol=1e-6)
+    np.testing.assert_allclose(there[7], coordinates[5], atol=1e-6)
+
+
+def test_the_map_address_needs_the_ray_engine(tabular_project: Path, capsys) -> None:
+    assert main(["embed", str(tabular_project), "--address", "host:6379"]) == 2
+    assert "--address needs --engine ray" in capsys.readouterr().err

@@ -384,3 +384,26 @@ def test_a_large_map_sends_a_binned_density_and_a_sample_of_points() -> None:
     assert sum(len(trace.x) for trace in points) == 5_000 and seen == [5_000]
     assert all(trace.type == "scattergl" for trace in points)
     assert "5,000 of 30,000 points" in figure.layout.title.text
+
+
+def test_fit_map_hands_the_points_beyond_the_fitted_sample_to_a_placer() -> None:
+    """The Ray engine's hook: ``fit_map(placer=...)`` gets the fitted sample, its coordinates
+    and the other points, and the map is the same as with the local placement."""
+    from gengap_dash.analysis.embedding_map import fit_map, place_by_neighbours
+
+    rng = np.random.default_rng(8)
+    embeddings = {"a": rng.normal(size=(300, 8)), "b": rng.normal(1.0, 1.0, size=(200, 8))}
+    calls = []
+
+    def placer(fitted_points, fitted_coordinates, points, n_neighbors):
+        calls.append((fitted_points.shape, fitted_coordinates.shape, points.shape, n_neighbors))
+        return place_by_neighbours(
+            fitted_points, fitted_coordinates, points, n_neighbors=n_neighbors
+        )
+
+    handed = fit_map(embeddings, fit_samples=200, placer=placer)
+    local = fit_map(embeddings, fit_samples=200)
+    n_fitted = int(handed.fitted.sum())
+    assert 0 < n_fitted < 500
+    assert calls == [((n_fitted, 8), (n_fitted, 2), (500 - n_fitted, 8), 15)]
+    np.testing.assert_allclose(handed.coordinates, local.coordinates, atol=1e-6)

@@ -193,6 +193,10 @@ def run_precompute(arguments: argparse.Namespace) -> int:
         + f" in {workspace.cache.root}"
     )
     if arguments.views is not None:
+        if getattr(arguments, "engine", "local") == "ray":
+            from gengap_dash.views.registry import get_view
+
+            get_view("embed").use_ray(arguments.address)  # the map's placement, on Ray too
         precompute_views(workspace, arguments.views)
     return 0
 

@@ -330,6 +330,59 @@ def precompute_on_ray(
     )
 
 
+def map_chunks_on_ray(
+    function: Callable[..., np.ndarray],
+    shared: Sequence[Any],
+    items: np.ndarray,
+    *,
+    chunk_rows: int,
+    address: str | None = None,
+    num_cpus: int | None = None,
+) -> np.ndarray:
+    """``function(*shared, items[start:stop])`` for consecutive chunks of ``items``, each a Ray
+    task, concatenated in order (the same rows as one call on all of ``items`` when ``function``
+    treats rows independently).
+
+    ``shared`` values (the fitted sample of a map, its coordinates) go into Ray's object store
+    once and every task reads them from there. ``function`` must be importable by the workers
+    (a module-level function of ``gengap_dash``).
+
+    Args:
+        chunk_rows: rows of ``items`` per task.
+        address, num_cpus: as for :func:`precompute_on_ray` (None starts a local instance for
+            this call, or uses the one this process already started).
+
+    Raises:
+        ProjectError: Ray is missing, or ``chunk_rows`` is not a positive integer.
+    """
+    ray = require_ray()
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise ProjectError(f"Expected a positive number of rows per chunk, but got {chunk_rows!r}.")
+    owns_ray = _connect(ray, address=address, num_cpus=num_cpus)
+    try:
+        references = [ray.put(value) for value in shared]
+        task = ray.remote(_apply)
+        pending = [
+            task.remote(function, references, items[start : start + chunk_rows])
+            for start in range(0, items.shape[0], chunk_rows)
+        ]
+        parts = ray.get(pending)
+    finally:
+        if owns_ray:
+            ray.shutdown()
+    if not parts:
+        return function(*shared, items[:0])
+    return np.concatenate(parts)
+
+
+def _apply(function: Callable[..., np.ndarray], shared: Sequence[Any], chunk: np.ndarray):
+    """One task of :func:`map_chunks_on_ray` (``shared`` arrives as object references inside a
+    list, which Ray does not resolve for us)."""
+    import ray
+
+    return function(*ray.get(list(shared)), chunk)
+
+
 class ShardInference:
     """The actor: builds the model once, then runs whole shards and writes them to the cache.
 

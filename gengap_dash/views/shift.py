@@ -24,6 +24,7 @@ from gengap_dash.analysis.embedding_map import (
     EmbeddingMap,
     fit_map,
     map_separation,
+    place_by_neighbours,
     use_numba_cache,
     warm_up,
 )
@@ -236,7 +237,30 @@ class EmbedOptions:
     reference: str = ""
 
 
-def embedding_map(workspace, options: EmbedOptions, *, progress=None) -> EmbeddingMap:
+RAY_PLACEMENT_ROWS = 50_000
+"""Points each Ray task places (``ray_placer``)."""
+
+
+def ray_placer(address: str | None = None, *, chunk_rows: int = RAY_PLACEMENT_ROWS):
+    """A placer for :func:`fit_map` that places the points beyond the fitted sample on Ray, in
+    tasks of ``chunk_rows`` points (``gengap embed --engine ray``, ``gengap precompute --engine
+    ray --views embed``); the fitted sample and its coordinates go to the object store once."""
+    from gengap_dash.engine.distributed import map_chunks_on_ray
+
+    def place(fitted_points, fitted_coordinates, points, n_neighbors: int) -> np.ndarray:
+        return map_chunks_on_ray(
+            _place_chunk, (fitted_points, fitted_coordinates, n_neighbors), points,
+            chunk_rows=chunk_rows, address=address,
+        )  # fmt: skip
+
+    return place
+
+
+def _place_chunk(fitted_points, fitted_coordinates, n_neighbors: int, chunk) -> np.ndarray:
+    return place_by_neighbours(fitted_points, fitted_coordinates, chunk, n_neighbors=n_neighbors)
+
+
+def embedding_map(workspace, options: EmbedOptions, *, progress=None, placer=None) -> EmbeddingMap:
     """The map of ``workspace``'s embeddings (computed; see :func:`registry.compute` for the
     cached one). The lead's ``gengap precompute`` can call
     ``registry.compute(get_view("embed"), workspace)``.
@@ -258,6 +282,7 @@ def embedding_map(workspace, options: EmbedOptions, *, progress=None) -> Embeddi
         seed=options.seed,
         reference=resolve_reference(workspace, options.reference),
         progress=progress,
+        placer=placer,
     )
 
 
@@ -318,8 +343,16 @@ class EmbedView(View):
             return self.NO_EMBEDDINGS
         return None
 
+    placer = None
+    """Where the points beyond the fitted sample are placed: None here, else
+    :func:`ray_placer` (set by ``--engine ray``; the map is the same, so it is no option)."""
+
+    def use_ray(self, address: str | None = None) -> None:
+        """Place the points beyond the fitted sample on Ray from now on in this process."""
+        self.placer = ray_placer(address)
+
     def compute(self, workspace, options: EmbedOptions) -> EmbeddingMap:
-        return embedding_map(workspace, options)
+        return embedding_map(workspace, options, placer=self.placer)
 
     def findings(self, result: EmbeddingMap) -> list[Finding]:
         from gengap_dash.analysis.shift.findings import map_findings
@@ -346,8 +379,21 @@ class EmbedView(View):
         )
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
         add_reference_argument(parser)
+        parser.add_argument(
+            "--engine", choices=("local", "ray"), default="local",
+            help="where the points beyond the fitted sample are placed: this process, or tasks "
+            "on Ray (pip install 'gengap-dash[ray]'; docs/distributed.md)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--address", default=None,
+            help="with --engine ray: a running Ray cluster; default: a local Ray instance",
+        )  # fmt: skip
 
     def options_from_arguments(self, arguments: argparse.Namespace) -> EmbedOptions:
+        if getattr(arguments, "engine", "local") == "ray":
+            self.use_ray(arguments.address)
+        elif getattr(arguments, "address", None):
+            raise ProjectError("--address needs --engine ray.")
         return EmbedOptions(
             method=arguments.method,
             fit_samples=_positive(arguments, "fit_samples", "--fit-samples"),

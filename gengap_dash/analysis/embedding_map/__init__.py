@@ -110,6 +110,9 @@ def membership_weights(distances: np.ndarray, *, iterations: int = 64) -> np.nda
     return np.exp(-d / sigma[:, None])
 
 
+Placer = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+"""``(fitted_points, fitted_coordinates, points, n_neighbors) -> (m, 2)`` coordinates."""
+
 PLACEMENT_BATCH = 8_192
 """Points placed per batch by :func:`place_by_neighbours` (bounds memory at ~``batch x fit``
 distances)."""
@@ -218,8 +221,14 @@ def fit_map(
     seed: int = 0,
     reference: str | None = None,
     progress: Callable[[str], None] | None = None,
+    placer: Placer | None = None,
 ) -> EmbeddingMap:
     """The 2-D map of ``embeddings`` (split name -> ``(n_i, d)``, in project order).
+
+    ``placer`` places the points beyond the fitted sample (``placer(fitted_points,
+    fitted_coordinates, points, n_neighbors)``); default :func:`place_by_neighbours` in this
+    process. The Ray engine passes one that spreads the points over a cluster
+    (``views.shift.ray_placer``): every point is placed independently, so the map is the same.
 
     Raises:
         ValueError: for splits of different widths or non-finite embeddings, or an unknown
@@ -266,10 +275,15 @@ def fit_map(
         if rest.any():
             if progress:
                 progress(f"Placing the other {int(rest.sum()):,} points")
-            coordinates[rest] = place_by_neighbours(
-                fit_rows, model.embedding_, everything[rest], n_neighbors=n_neighbors,
-                progress=progress,
-            )  # fmt: skip
+            if placer is None:
+                coordinates[rest] = place_by_neighbours(
+                    fit_rows, model.embedding_, everything[rest], n_neighbors=n_neighbors,
+                    progress=progress,
+                )  # fmt: skip
+            else:
+                coordinates[rest] = placer(
+                    fit_rows, np.asarray(model.embedding_), everything[rest], n_neighbors
+                )
         parameters = {
             "n_neighbors": int(n_neighbors),
             "min_dist": float(min_dist),
