@@ -382,24 +382,29 @@ def review_controls(workspace: Workspace, reference: str, ood) -> ReviewOptions:
 def review_section(workspace: Workspace, options: ReviewOptions, ood) -> None:
     queue = view_result("review", workspace, options)
     finding = review_findings(queue)[0]
-    score = options.score
-    samples = ood.samples
-    if score == "combined":
-        from gengap_dash.analysis.ood.review import combined_score
+    score, colors = options.score, split_colors(workspace.split_roles)
 
-        ref = samples[samples["split"] == queue.reference]
-        values = {
-            s: combined_score(samples[samples["split"] == s], ref, ood_score=queue.ood_score)
-            for s in dict.fromkeys([queue.reference, queue.split])
-        }
-    else:
-        values = {
-            s: samples.loc[samples["split"] == s, score].to_numpy()
-            for s in dict.fromkeys([queue.reference, queue.split])
-        }
+    def histogram() -> go.Figure:  # the scores are gathered only when the figure is built
+        samples = ood.samples
+        if score == "combined":
+            from gengap_dash.analysis.ood.review import combined_score
+
+            ref = samples[samples["split"] == queue.reference]
+            values = {
+                s: combined_score(samples[samples["split"] == s], ref, ood_score=queue.ood_score)
+                for s in dict.fromkeys([queue.reference, queue.split])
+            }
+        else:
+            values = {
+                s: samples.loc[samples["split"] == s, score].to_numpy()
+                for s in dict.fromkeys([queue.reference, queue.split])
+            }
+        return score_histogram_figure(
+            samples, values, threshold=queue.threshold, score=score, colors=colors
+        )
+
     explained_chart(
-        score_histogram_figure(samples, values, threshold=queue.threshold, score=score,
-                               colors=split_colors(workspace.split_roles)),
+        figure_of(queue, ("histogram", sorted(colors.items())), histogram),
         key="feature_review_histogram", takeaway=render(finding),
         shows="The score's distribution on the reference and on the split; samples right of the "
         "dashed threshold are flagged. The combined score averages a sample's percentile among "
