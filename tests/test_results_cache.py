@@ -34,6 +34,9 @@ def test_store_then_load_returns_an_equal_result(tmp_path: Path) -> None:
         lambda text: json.dumps(
             {**json.loads(text), "body": {"__dataclass__": "os:system", "fields": {}}}
         ),
+        # a second body after the checked one, or glued to it: neither is read
+        lambda text: text.replace('"key": "ab12"', '"key": "ab12", "body": {}'),
+        lambda text: text.replace('{"body": ', '{"body": 1, "body": ', 1),
     ],
 )
 def test_a_corrupt_entry_is_a_miss_removed_and_noted_once(tmp_path: Path, corrupt) -> None:
@@ -46,6 +49,28 @@ def test_a_corrupt_entry_is_a_miss_removed_and_noted_once(tmp_path: Path, corrup
     assert len(cache.notes) == 1 and "corrupt cached scorecard result" in cache.notes[0]
     cache.load("scorecard", "ab12")
     assert len(cache.notes) == 1
+
+
+def test_the_body_is_checked_as_written_and_older_entries_still_read(tmp_path: Path) -> None:
+    """An entry's body is written first, in the canonical form its digest covers, so a read
+    checks it without serialising it again; an entry in the older layout (body last, keys
+    unsorted) is checked the old way and still read."""
+    from gengap_dash.store import results
+
+    cache = ResultCache(tmp_path)
+    cache.store("scorecard", "ab12", {"acc": Estimate(0.9, 0.8, 1.0)})
+    text = cache.path("scorecard", "ab12").read_text()
+    document, body_text = results._parse(text)
+    assert body_text == json.dumps(document["body"], sort_keys=True)
+    assert document["digest"] == results._digest(body_text)
+
+    older = {key: document[key] for key in ("schema", "view", "key", "created", "digest")}
+    cache.path("scorecard", "ab12").write_text(json.dumps({**older, "body": document["body"]}))
+    assert results._parse(cache.path("scorecard", "ab12").read_text())[1] is None
+    assert ResultCache(tmp_path).load("scorecard", "ab12") == (
+        True,
+        {"acc": Estimate(0.9, 0.8, 1.0)},
+    )
 
 
 def test_names_that_could_escape_the_folder_are_refused(tmp_path: Path) -> None:

@@ -51,11 +51,13 @@ class ResultCache:
             self._note(f"The cached {view} result could not be read ({error.strerror}).")
             return False, None
         try:
-            document = json.loads(text)
+            document, body_text = _parse(text)
             body = document["body"]
             if document.get("schema") != RESULTS_SCHEMA or document.get("key") != key:
                 raise ValueError("it describes another entry")
-            if document.get("digest") != _digest(json.dumps(body, sort_keys=True)):
+            if body_text is None:  # written before the body was stored in canonical form
+                body_text = json.dumps(body, sort_keys=True)
+            if document.get("digest") != _digest(body_text):
                 raise ValueError("its checksum does not match")
             return True, decode(body)
         except (ValueError, KeyError, TypeError, AttributeError, ImportError) as error:
@@ -85,7 +87,9 @@ class ResultCache:
         self._sweep(path.parent)
         temp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp")
         try:
-            temp.write_text(json.dumps(document), encoding="utf-8")
+            # keys sorted: the body's canonical text (what the digest covers) is the file's
+            # first member, so a reader checks it without serialising the body again
+            temp.write_text(json.dumps(document, sort_keys=True), encoding="utf-8")
             os.replace(temp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -104,6 +108,26 @@ class ResultCache:
             with contextlib.suppress(OSError):
                 if now - temp.stat().st_mtime > _STALE_TEMP_SECONDS:
                     temp.unlink()
+
+
+_HEAD = '{"body": '
+_TAIL = re.compile(
+    r', "created": [0-9.eE+-]+, "digest": "[0-9a-f]*", "key": "[a-z0-9_-]*", '
+    r'"schema": [0-9]+, "view": "[a-z0-9_-]*"\}$'
+)
+
+
+def _parse(text: str) -> tuple[dict[str, Any], str | None]:
+    """The entry's document and the text of its body as written (``None`` for an entry in the
+    older, unsorted layout). The body is parsed from exactly the text the digest is checked
+    against; the fields after it must have their fixed form."""
+    tail = _TAIL.search(text) if text.startswith(_HEAD) else None
+    if tail is None:
+        return json.loads(text), None
+    body_text = text[len(_HEAD) : tail.start()]
+    document = json.loads("{" + text[tail.start() + 2 :])
+    document["body"] = json.loads(body_text)
+    return document, body_text
 
 
 def _digest(text: str) -> str:

@@ -339,7 +339,7 @@ class EmbedView(View):
         reason = super().unavailable(workspace)
         if reason:
             return reason
-        if workspace.embeddings(workspace.split_names[0]) is None:
+        if not workspace.has_embeddings():  # brought predictions: read from the columns
             return self.NO_EMBEDDINGS
         return None
 
