@@ -28,6 +28,7 @@ from gengap_dash.ui.learning_curves import (
     diagnosis_cards,
     diagnosis_for,
     logs_error,
+    no_held_out_message,
     no_logs_message,
     notes_area,
     run_figures,
@@ -54,11 +55,7 @@ except ProjectError as error:
     st.stop()
 names = [run.name for run in runs if held_out_metrics(run)]
 if not names:
-    st.error(
-        "**No run logs a validation or test metric**, so there is nothing to compare the train "
-        "curve with. Log names like val_loss, or map yours in training_logs.metric_names."
-    )
-    notes_area(runs, None)
+    no_held_out_message(runs)
     st.stop()
 
 chosen = controls(runs, names)

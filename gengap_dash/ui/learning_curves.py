@@ -400,6 +400,15 @@ def logs_error(error: ProjectError) -> None:
     )
 
 
+def no_held_out_message(runs: TrainingRuns) -> None:
+    """Why there is nothing to diagnose: no run logs a held-out metric (and the runs' notes)."""
+    st.error(
+        "**No run logs a validation or test metric**, so there is nothing to compare the train "
+        "curve with. Log names like val_loss, or map yours in training_logs.metric_names."
+    )
+    notes_area(runs, None)
+
+
 def no_logs_message(spec: ProjectSpec) -> None:
     """A plain explanation (not an error) of how to add training logs to the project."""
     st.info(
