@@ -202,6 +202,8 @@ def _figure_of(source: Any, arguments: str, build: Callable[[], go.Figure]) -> g
         found, spec = cache.load(FIGURES_ENTRY, disk_key)
         if found and isinstance(spec, str):
             figure = SharedFigure(json.loads(spec), skip_invalid=False, _validate=False)
+            # its dict is the JSON plotly wrote: no deep copy of the figure to make it again
+            figure.__dict__["_shared_dict"] = json.loads(spec)
     if figure is None:
         figure = _shared(build())
         if origin is not None and disk_key is not None:
