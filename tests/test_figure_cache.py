@@ -117,3 +117,25 @@ def test_figure_once_builds_once_per_key_and_keeps_the_latest(monkeypatch) -> No
     analysis.figure_once(("curves", "logs-v1", "run_b"), build("b"))  # evicts logs-v2
     analysis.figure_once(("curves", "logs-v2", "run_a"), build("a2"))
     assert calls == ["a", "a2", "b", "a2"]
+
+
+def test_figures_per_result_are_bounded_in_memory_and_on_disk(tmp_path, monkeypatch) -> None:
+    """A viewer walking through every combination of a page's widgets: at most
+    FIGURES_PER_RESULT figures per result stay in memory (least recently used dropped) and
+    this process writes at most as many beside the result entry."""
+    from gengap_dash.store.results import ResultCache
+
+    monkeypatch.setattr(analysis, "FIGURES_PER_RESULT", 3)
+    monkeypatch.setattr(analysis, "_WRITTEN", {})
+    cache = ResultCache(tmp_path)
+    result = _Result((1.0,))
+    analysis._remember_origin(result, cache, "calibration:bounded")
+
+    def build(source: _Result, bins: int) -> go.Figure:
+        return go.Figure(go.Bar(y=list(source.values), name=str(bins)))
+
+    for bins in range(5, 11):  # six choices
+        analysis.cached_figure(build, result, bins)
+    kept = analysis._FIGURES[id(result)]
+    assert [figure.data[0].name for figure in kept.values()] == ["8", "9", "10"]
+    assert len(list((cache.root / analysis.FIGURES_ENTRY).glob("*.json"))) == 3

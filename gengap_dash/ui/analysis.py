@@ -122,7 +122,12 @@ def _shared(figure: go.Figure) -> SharedFigure:
     return SharedFigure(figure.to_dict(), skip_invalid=False, _validate=False)
 
 
-_FIGURES: dict[int, dict[str, go.Figure]] = {}
+_FIGURES: dict[int, OrderedDict[str, go.Figure]] = {}
+FIGURES_PER_RESULT = 32
+"""Figures kept in memory per result (the least recently used go first), and figures written to
+disk per result entry by one server process: a viewer who walks through every combination of a
+page's widgets cannot make the server's memory or its cache folder grow without bound."""
+_WRITTEN: dict[str, int] = {}  # result entry -> figures this process wrote beside it
 _ORIGINS: dict[int, tuple[ResultCache, str]] = {}  # id(result) -> its cache and entry key
 _FIGURES_LOCK = threading.Lock()
 FIGURES_ENTRY = "figures"
@@ -138,7 +143,7 @@ def _remember(source: Any) -> bool:
         weakref.finalize(source, _forget_figures, id(source))
     except TypeError:
         return False
-    _FIGURES[id(source)] = {}
+    _FIGURES[id(source)] = OrderedDict()
     return True
 
 
@@ -191,10 +196,12 @@ def figure_of(source: Any, key: tuple[Any, ...], build: Callable[[], go.Figure])
 
 def _figure_of(source: Any, arguments: str, build: Callable[[], go.Figure]) -> go.Figure:
     with _FIGURES_LOCK:
-        figure = _FIGURES.get(id(source), {}).get(arguments)
+        kept = _FIGURES.get(id(source))
+        figure = kept.get(arguments) if kept is not None else None
+        if figure is not None:
+            kept.move_to_end(arguments)
+            return figure
         origin = _ORIGINS.get(id(source))
-    if figure is not None:
-        return figure
     disk_key = None
     if origin is not None:
         cache, entry = origin
@@ -207,10 +214,18 @@ def _figure_of(source: Any, arguments: str, build: Callable[[], go.Figure]) -> g
     if figure is None:
         figure = _shared(build())
         if origin is not None and disk_key is not None:
-            origin[0].store(FIGURES_ENTRY, disk_key, plotly.io.to_json(figure, validate=False))
+            cache, entry = origin
+            with _FIGURES_LOCK:
+                written = _WRITTEN.get(entry, 0)
+                _WRITTEN[entry] = written + 1
+            if written < FIGURES_PER_RESULT:
+                cache.store(FIGURES_ENTRY, disk_key, plotly.io.to_json(figure, validate=False))
     with _FIGURES_LOCK:
         if _remember(source):
-            _FIGURES[id(source)][arguments] = figure
+            kept = _FIGURES[id(source)]
+            kept[arguments] = figure
+            while len(kept) > FIGURES_PER_RESULT:
+                kept.popitem(last=False)
     return figure
 
 
