@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from gengap_dash.project.errors import ProjectError
@@ -180,3 +182,49 @@ def test_a_default_reference_and_the_split_it_stands_for_share_one_result(
     review = get_view("review")
     explicit = ReviewOptions(split=default_review_split(workspace), reference=reference)
     assert result_key(review, workspace, ReviewOptions()) == result_key(review, workspace, explicit)
+
+
+def test_large_arrays_and_frames_live_in_a_checked_blob_file(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path)
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(50_000, 3)).astype(np.float32)
+    frame = pd.DataFrame({"split": ["test", "shifted"] * 20_000, "score": rng.random(40_000)})
+    small = np.arange(4)
+    assert cache.store("ood", "ab12", {"scores": scores, "frame": frame, "small": small})
+    entry = cache.path("ood", "ab12")
+    (blob_file,) = entry.parent.glob("ab12.*.blobs")
+    assert len(entry.read_text()) < 5_000, "the large values stay out of the JSON"
+    found, loaded = ResultCache(tmp_path).load("ood", "ab12")
+    assert found
+    np.testing.assert_array_equal(loaded["scores"], scores)
+    assert loaded["scores"].dtype == np.float32 and loaded["scores"].flags.writeable
+    pd.testing.assert_frame_equal(loaded["frame"], frame)
+    np.testing.assert_array_equal(loaded["small"], small)
+
+    data = bytearray(blob_file.read_bytes())
+    data[100] ^= 0xFF
+    blob_file.write_bytes(bytes(data))
+    altered = ResultCache(tmp_path)
+    assert altered.load("ood", "ab12") == (False, None)
+    assert "checksum" in altered.notes[0]
+    assert not entry.exists() and not blob_file.exists(), "both halves of the entry are removed"
+
+
+def test_an_entry_whose_blob_file_is_missing_is_a_miss(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path)
+    assert cache.store("ood", "ab12", np.zeros(100_000))
+    next(cache.path("ood", "ab12").parent.glob("ab12.*.blobs")).unlink()
+    assert cache.load("ood", "ab12") == (False, None)
+    assert "missing" in cache.notes[0]
+    assert cache.store("ood", "ab12", np.ones(100_000))
+    found, loaded = cache.load("ood", "ab12")
+    assert found and loaded.sum() == 100_000
+
+
+def test_a_rewritten_entry_leaves_one_blob_file(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path)
+    assert cache.store("ood", "ab12", np.zeros(100_000))
+    assert cache.store("ood", "ab12", np.ones(100_000))
+    assert len(list(cache.path("ood", "ab12").parent.glob("ab12.*.blobs"))) == 1
+    found, loaded = cache.load("ood", "ab12")
+    assert found and loaded.sum() == 100_000

@@ -6,12 +6,19 @@ An entry is one JSON file (see ``store/codec.py``; no pickle) under
 is the content key of the view's inputs plus its options (``views/registry.py``). A file that does
 not parse, whose checksum does not match, or that names a class outside ``gengap_dash`` is a
 miss: it is removed, recomputed, and reported once in :attr:`ResultCache.notes`.
+
+Arrays and frames of 64 KiB or more are written beside the entry, in one blob file named
+``<key>.<blake2b>.blobs`` that is renamed into place before the entry itself. The entry's body
+holds the file's name, size and checksum (so the entry's own checksum covers the blobs), and a
+reader checks them before it decodes; a missing or altered blob file makes the entry a miss.
+Arrays are read straight from the file's bytes: no base64, no megabytes of JSON to parse.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -25,6 +32,7 @@ from gengap_dash.store.codec import NotEncodable, decode, encode
 RESULTS_SCHEMA = 1
 _SAFE_NAME = re.compile(r"^[a-z0-9_\-]+$")
 _STALE_TEMP_SECONDS = 3600
+_BLOBS = "__blobs__"
 
 
 class ResultCache:
@@ -59,10 +67,16 @@ class ResultCache:
                 body_text = json.dumps(body, sort_keys=True)
             if document.get("digest") != _digest(body_text):
                 raise ValueError("its checksum does not match")
+            if isinstance(body, dict) and _BLOBS in body:
+                return True, decode(body["value"], _read_blobs(path, key, body[_BLOBS]))
             return True, decode(body)
+        except OSError as error:  # a blob file that exists but cannot be read
+            self._note(f"The cached {view} result could not be read ({error.strerror}).")
+            return False, None
         except (ValueError, KeyError, TypeError, AttributeError, ImportError) as error:
-            with contextlib.suppress(OSError):
-                path.unlink()
+            for discarded in [path, *path.parent.glob(f"{key}.*.blobs")]:
+                with contextlib.suppress(OSError):
+                    discarded.unlink()
             self._note(
                 f"A corrupt cached {view} result was discarded and recomputed ({str(error)[:80]})."
             )
@@ -70,10 +84,16 @@ class ResultCache:
 
     def store(self, view: str, key: str, result: Any) -> bool:
         """Write ``result`` atomically; ``False`` (nothing written) when it cannot be encoded."""
+        blobs: list[bytes] = []
         try:
-            body = encode(result)
+            body = encode(result, blobs)
         except NotEncodable:
             return False
+        path = self.path(view, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._sweep(path.parent)
+        if blobs:
+            body = {_BLOBS: _write_blobs(path, key, blobs), "value": body}
         document = {
             "schema": RESULTS_SCHEMA,
             "view": view,
@@ -82,9 +102,6 @@ class ResultCache:
             "digest": _digest(json.dumps(body, sort_keys=True)),
             "body": body,
         }
-        path = self.path(view, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._sweep(path.parent)
         temp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp")
         try:
             # keys sorted: the body's canonical text (what the digest covers) is the file's
@@ -94,6 +111,11 @@ class ResultCache:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+        kept = body[_BLOBS]["file"] if blobs else None
+        for older in path.parent.glob(f"{key}.*.blobs"):
+            if older.name != kept:
+                with contextlib.suppress(OSError):
+                    older.unlink()
         return True
 
     def _note(self, text: str) -> None:
@@ -108,6 +130,56 @@ class ResultCache:
             with contextlib.suppress(OSError):
                 if now - temp.stat().st_mtime > _STALE_TEMP_SECONDS:
                     temp.unlink()
+
+
+def _write_blobs(path: Path, key: str, blobs: list[bytes]) -> dict[str, Any]:
+    """Write ``blobs`` into one file beside ``path`` (atomically) and describe it."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for blob in blobs:
+        hasher.update(blob)
+    digest = hasher.hexdigest()
+    target = path.with_name(f"{key}.{digest}.blobs")
+    if not (target.is_file() and target.stat().st_size == sum(map(len, blobs))):
+        temp = path.with_name(f".{key}.{uuid.uuid4().hex}.tmp")
+        try:
+            with temp.open("wb") as file:
+                for blob in blobs:
+                    file.write(blob)
+            os.replace(temp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+    return {"file": target.name, "blake2b": digest, "sizes": [len(blob) for blob in blobs]}
+
+
+def _read_blobs(path: Path, key: str, described: dict[str, Any]) -> list[memoryview]:
+    """The blobs of the entry at ``path``, checked against their description; ``ValueError``
+    when the file is missing, of another size or altered."""
+    name, digest, sizes = described["file"], described["blake2b"], described["sizes"]
+    if not (isinstance(digest, str) and name == f"{key}.{digest}.blobs" and _is_hex(digest)):
+        raise ValueError("its blob file name is not its own")
+    if not (isinstance(sizes, list) and all(isinstance(s, int) and s >= 0 for s in sizes)):
+        raise ValueError("its blob sizes are not sizes")
+    blob_path = path.with_name(name)
+    try:
+        total = blob_path.stat().st_size
+        if total != sum(sizes):
+            raise ValueError("its blob file has another size")
+        data = bytearray(total)
+        with blob_path.open("rb") as file:
+            if file.readinto(data) != total:
+                raise ValueError("its blob file ended early")
+    except FileNotFoundError as error:
+        raise ValueError("its blob file is missing") from error
+    if hashlib.blake2b(data, digest_size=16).hexdigest() != digest:
+        raise ValueError("its blob file's checksum does not match")
+    view = memoryview(data)
+    offsets = [0, *itertools.accumulate(sizes)]
+    return [view[start:end] for start, end in itertools.pairwise(offsets)]
+
+
+def _is_hex(text: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-f]{32}", text))
 
 
 _HEAD = '{"body": '
