@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import SAMPLE_DIR, edit_yaml
 
 from gengap_dash.cli.main import main
@@ -221,3 +222,159 @@ def test_the_map_placement_on_ray_places_every_point_as_here(local_ray) -> None:
 def test_the_map_address_needs_the_ray_engine(tabular_project: Path, capsys) -> None:
     assert main(["embed", str(tabular_project), "--address", "host:6379"]) == 2
     assert "--address needs --engine ray" in capsys.readouterr().err
+
+
+# -- attributions on Ray ---------------------------------------------------------------------
+
+
+def _digits_copy(tmp_path: Path, batch_size: int) -> Path:
+    """A copy of the sample project with small batches (a set of samples spans several)."""
+    import shutil
+
+    target = tmp_path / "digits"
+    shutil.copytree(SAMPLE_DIR, target)
+    project = target / "project.yaml"
+    edit_yaml(project, lambda data: data.update(inference={"batch_size": batch_size}))
+    return project
+
+
+def test_smoothgrad_maps_do_not_depend_on_how_the_set_is_cut(tmp_path: Path) -> None:
+    """The noise of each batch comes from the seed and the batch's position in the set, so two
+    calls on halves (cut at a batch boundary) give the maps of one call on the whole set; a
+    different seed gives different maps (the check can fail)."""
+    from gengap_dash.engine.attribution import AttributionSettings, attribute
+    from gengap_dash.project.spec import InferenceSpec
+
+    workspace = Workspace.from_file(_digits_copy(tmp_path, 8), cache_dir=tmp_path / "cache")
+    model = workspace.model()
+    inputs = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    targets = np.arange(40) % 10
+    settings = AttributionSettings(method="smoothgrad", seed=5)
+    inference = InferenceSpec(batch_size=8)
+    whole = attribute(model, inputs, targets, settings=settings, inference=inference)
+    first = attribute(model, inputs[:16], targets[:16], settings=settings, inference=inference)
+    rest = attribute(
+        model, inputs[16:], targets[16:], settings=settings, inference=inference, first_row=16
+    )
+    np.testing.assert_array_equal(np.concatenate([first, rest]), whole)
+    other = attribute(
+        model,
+        inputs,
+        targets,
+        settings=AttributionSettings(method="smoothgrad", seed=6),
+        inference=inference,
+    )
+    assert np.abs(other - whole).max() > 1e-3
+
+
+def test_chunks_are_whole_batches_about_one_per_worker() -> None:
+    from gengap_dash.engine.ray_attribution import chunk_rows
+
+    assert chunk_rows(40, 8, 2) == 24  # 5 batches over 2 workers: 3 + 2
+    assert chunk_rows(40, 8, 10) == 8
+    assert chunk_rows(3, 8, 4) == 8
+    assert chunk_rows(0, 8, 2) == 8
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(ray is None, reason=NO_RAY)
+@pytest.mark.parametrize("method", ["saliency", "smoothgrad", "integrated_gradients", "gradcam"])
+def test_attributions_on_ray_equal_the_local_maps(local_ray, tmp_path: Path, method) -> None:
+    """37 rows of a split (5 batches of 8, the last short) on 2 actors give the maps the local
+    engine gives, SmoothGrad's noise included."""
+    from gengap_dash.engine.attribution import AttributionSettings, attribute
+    from gengap_dash.engine.ray_attribution import RayAttributor
+    from gengap_dash.views.saliency import split_inputs
+
+    project = _digits_copy(tmp_path, 8)
+    workspace = Workspace.from_file(project, cache_dir=tmp_path / "cache")
+    rows = np.random.default_rng(1).choice(300, size=37, replace=False)
+    targets = np.random.default_rng(2).integers(0, 10, size=37)
+    settings = AttributionSettings(method=method, seed=3, n_steps=16)
+    here = attribute(
+        workspace.model(),
+        split_inputs(workspace, "rotated", rows),
+        targets,
+        settings=settings,
+        inference=workspace.spec.inference,
+        gradcam_layer=workspace.spec.model.gradcam_layer,
+    )
+    with RayAttributor(workspace.spec, workers=2) as remote:
+        there = remote.maps("rotated", rows, targets, settings)
+        assert remote.chunks_run == 2
+    assert there.dtype == np.float32 and there.shape == here.shape
+    np.testing.assert_allclose(there, here, rtol=0, atol=1e-6)
+
+
+@pytest.fixture
+def saliency_view():
+    """The registry's saliency view, back on the local engine after the test."""
+    from gengap_dash.views.registry import get_view
+
+    view = get_view("saliency")
+    yield view
+    view._ray, view._attributor = None, None
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(ray is None, reason=NO_RAY)
+def test_gengap_saliency_on_ray_fills_the_cache_the_dashboard_reads(
+    local_ray, saliency_view, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gengap saliency --samples-file queue.csv --engine ray`: the review queue's download is
+    the chosen set; the maps land under the local engine's keys, so the local path then finds
+    them without computing, equal."""
+    from gengap_dash.engine import attribution
+    from gengap_dash.views.saliency import sample_maps
+
+    project = _digits_copy(tmp_path, 8)
+    cache = tmp_path / "cache"
+    ids = [f"rotated-{i:05d}" for i in (3, 10, 11, 40, 77, 120, 200, 201, 250, 299)]
+    queue = tmp_path / "queue.csv"
+    pd.DataFrame({"sample_id": ids, "split": "rotated", "score": 1.0}).to_csv(queue, index=False)
+    out = tmp_path / "maps.npz"
+    arguments = ["saliency", str(project), "--cache-dir", str(cache), "--split", "rotated"]
+    arguments += ["--samples-file", str(queue), "--method", "smoothgrad", "--out", str(out)]
+    assert main([*arguments, "--engine", "ray", "--workers", "2"]) == 0
+    assert saliency_view._attributor.chunks_run == 2
+    saliency_view._ray, saliency_view._attributor = None, None
+    written = np.load(out, allow_pickle=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the maps were computed again instead of read from the cache")
+
+    original = attribution.attribute
+    attribution.attribute = refuse
+    try:
+        local = sample_maps(
+            Workspace.from_file(project, cache_dir=cache), "rotated", ids, "smoothgrad"
+        )
+    finally:
+        attribution.attribute = original
+    np.testing.assert_array_equal(local.maps, written["maps"])
+    assert tuple(local.sample_ids) == tuple(ids)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (None, "missing.csv", "cannot be read"),
+        (
+            "id,score\na,1\n",
+            "queue.csv",
+            "expected a sample_id column, but the header is id, score",
+        ),
+        ("sample_id,score\n", "queue.csv", "holds none"),
+    ],
+)
+def test_a_bad_samples_file_is_named_with_exit_2(
+    tabular_project: Path, tmp_path: Path, capsys, content, name, message
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    arguments = ["saliency", str(tabular_project), "--split", "test", "--samples-file", str(path)]
+    assert main([*arguments, "--out", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and str(path) in err

@@ -197,6 +197,7 @@ def run_precompute(arguments: argparse.Namespace) -> int:
             from gengap_dash.views.registry import get_view
 
             get_view("embed").use_ray(arguments.address)  # the map's placement, on Ray too
+            get_view("saliency").use_ray(arguments.address, arguments.workers)  # and the maps
         precompute_views(workspace, arguments.views)
     return 0
 

@@ -120,6 +120,30 @@ def build_sample_source(
     return SampleSource(len(frame), dataset=_TransformedSamples(images, transform, where))
 
 
+def model_inputs(
+    spec: ProjectSpec,
+    split: str,
+    rows: Sequence[int],
+    *,
+    table: pd.DataFrame,
+    features: Sequence[str] | None = None,
+) -> torch.Tensor:
+    """The model inputs of ``rows`` (positions) of ``split``'s ``table``, exactly as the
+    inference engine builds them: an ``(n, C, H, W)`` or ``(n, F)`` float tensor.
+
+    Raises:
+        ProjectError: as :func:`build_sample_source`, for the chosen rows.
+    """
+    path = spec.split(split).path
+    if path is None:  # pragma: no cover - a model project has paths
+        raise ProjectError(f"splits.{split}.path is missing.")
+    frame = table.iloc[list(rows)].reset_index(drop=True)
+    source = build_sample_source(frame, spec, table_path=path, features=features, split=split)
+    if source.tensor is not None:
+        return source.tensor.float()
+    return torch.stack([source.dataset[i] for i in range(source.n_samples)]).float()
+
+
 def _require_inputs(spec: ProjectSpec) -> InputsSpec:
     if spec.inputs is None:
         raise ProjectError(f"{spec.path.name}: key `inputs` is missing.")

@@ -248,6 +248,7 @@ def attribute(
     gradcam_layer: str | None = None,
     progress: ProgressCallback | None = None,
     where: str = "split",
+    first_row: int = 0,
 ) -> np.ndarray:
     """The maps of ``settings.method`` for ``inputs``, batched.
 
@@ -263,6 +264,9 @@ def attribute(
         gradcam_layer: the project's ``model.gradcam_layer`` (``settings.layer`` wins).
         progress: called after each batch.
         where: the split, for messages.
+        first_row: the position of ``inputs[0]`` in the whole set being explained (a chunk of
+            it on a Ray worker): random draws depend on each batch's position, so a set cut into
+            chunks of whole batches gets the maps of one call on the whole set.
 
     Returns:
         ``float32`` maps of the input's shape (Grad-CAM: ``(n, 1, H, W)``).
@@ -287,6 +291,7 @@ def attribute(
         progress=progress,
         where=where,
         seed=settings.seed,
+        first_row=first_row,
     )
 
 
@@ -425,16 +430,19 @@ def attribute_with(
     progress: ProgressCallback | None = None,
     where: str = "split",
     seed: int = 0,
+    first_row: int = 0,
 ) -> np.ndarray:
     """Run ``function`` over ``inputs`` in batches, in eval mode, on the inference device.
 
-    The global random state is left as it was (SmoothGrad's noise is drawn from ``seed``).
+    The global random state is left as it was. SmoothGrad's noise for each batch is drawn from
+    ``seed`` and the batch's position in the whole set (``first_row`` + its start), so the
+    maps of a row do not depend on how the set was cut into calls of whole batches.
 
     Raises:
         ProjectError: the model gives no gradients, or the targets do not match the inputs.
     """
     settings = inference or InferenceSpec()
-    targets = np.asarray(targets, dtype=np.int64).reshape(-1)
+    targets = np.array(targets, dtype=np.int64).reshape(-1)  # a copy: Ray's arrays are read-only
     if targets.shape[0] != inputs.shape[0]:
         raise ProjectError(
             f"Expected one target per sample, but got {targets.shape[0]} targets for "
@@ -458,6 +466,7 @@ def attribute_with(
             try:
                 with warnings.catch_warnings():  # captum sets requires_grad itself, and says so
                     warnings.filterwarnings("ignore", message=r"Input Tensor \d+ did not already")
+                    torch.manual_seed(batch_seed(seed, first_row + start))
                     maps = function(model, batch, target)
             except ProjectError:
                 raise
@@ -522,6 +531,11 @@ def _mark_checked(model: nn.Module) -> None:
     """Remember that ``model`` gives gradients (the probe runs once per model, not per call)."""
     with contextlib.suppress(AttributeError, TypeError, RuntimeError):  # e.g. TorchScript
         object.__setattr__(model, "_gengap_gradients_checked", True)
+
+
+def batch_seed(seed: int, position: int) -> int:
+    """The seed of the random draws of the batch that starts at ``position`` of the set."""
+    return int(np.random.SeedSequence([int(seed), int(position)]).generate_state(1)[0])
 
 
 @contextmanager

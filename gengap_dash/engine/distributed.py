@@ -622,7 +622,15 @@ def _connect(ray, *, address: str | None, num_cpus: int | None) -> bool:
                 f"({_first_line(error)})."
             ) from None
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **options)
+        # Ray turns token authentication on for a new local instance (its safe default) and
+        # warns that it did, on every run: keep the default, drop the warning
+        notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+        level = notice.level
+        notice.setLevel(logging.ERROR)
+        try:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **options)
+        finally:
+            notice.setLevel(level)
     return True
 
 

@@ -52,7 +52,8 @@ from gengap_dash.store.keys import hash_key
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import figure_block, findings_block, paragraph, table_block
 
-ATTRIBUTION_VERSION = 1
+ATTRIBUTION_VERSION = 2
+"""2: SmoothGrad's noise is drawn per batch from the seed and the batch's position in the set."""
 NOISE_FLOOR_LEVEL = 0.01
 """The noise floor compares each clean map with the map of the same image plus Gaussian noise of
 this standard deviation (a fraction of the input's range) and another random seed: two "clean
@@ -147,23 +148,23 @@ def split_inputs(workspace, split: str, rows: Sequence[int], *, table: Any = Non
     """The model inputs of ``rows`` (positions) of ``split``, exactly as the inference engine
     builds them: ``(n, C, H, W)`` or ``(n, F)`` float tensor (``table``: the split's table, when
     the caller has read it already)."""
-    import torch
-
-    from gengap_dash.data.samples import build_sample_source
-    from gengap_dash.data.tables import read_table, resolve_default_features
+    from gengap_dash.data.samples import model_inputs
+    from gengap_dash.data.tables import read_table
 
     spec = workspace.spec
-    path = spec.split(split).path
-    if path is None:  # pragma: no cover - a model project has paths
-        raise ProjectError(f"splits.{split}.path is missing.")
-    frame = (read_table(path) if table is None else table).iloc[list(rows)].reset_index(drop=True)
-    features = None
+    if table is None:
+        table = read_table(spec.split(split).path)
+    return model_inputs(spec, split, rows, table=table, features=default_features(workspace))
+
+
+def default_features(workspace) -> list[str] | None:
+    """The tabular feature columns when the project does not list them (else None)."""
+    from gengap_dash.data.tables import resolve_default_features
+
+    spec = workspace.spec
     if spec.inputs is not None and spec.inputs.kind == "tabular" and spec.inputs.features is None:
-        features = resolve_default_features(spec).columns
-    source = build_sample_source(frame, spec, table_path=path, features=features, split=split)
-    if source.tensor is not None:
-        return source.tensor.float()
-    return torch.stack([source.dataset[i] for i in range(source.n_samples)]).float()
+        return list(resolve_default_features(spec).columns)
+    return None
 
 
 def training_mean(workspace) -> Any:
@@ -198,10 +199,13 @@ def _settings(method: str, options: SaliencyOptions, *, seed: int | None = None)
 class _Maps:
     """Computes and caches the maps of one workspace (model, inputs and baseline built once)."""
 
-    def __init__(self, workspace, options: SaliencyOptions) -> None:
+    def __init__(self, workspace, options: SaliencyOptions, remote: Any = None) -> None:
         check_model(workspace)
         self.workspace = workspace
         self.options = options
+        self.remote = remote
+        """A :class:`~gengap_dash.engine.ray_attribution.RayAttributor`: the plain maps run
+        there (the same maps, under the same keys)."""
         self.model = workspace.model()
         self._mean = None
         self._mean_done = False
@@ -262,10 +266,20 @@ class _Maps:
         key = self.key(split, settings, rows, targets, variant)
 
         def compute() -> dict[str, np.ndarray]:
-            x = inputs if inputs is not None else self.inputs(split, rows)
             needs_mean = method in ("integrated_gradients", "feature_ablation") and (
                 is_tabular(self.workspace) or settings.baseline == "training_mean"
             )
+            if self.remote is not None and model is None and inputs is None:
+                mean = self.mean if needs_mean else None
+                maps = self.remote.maps(
+                    split,
+                    rows,
+                    targets,
+                    settings,
+                    training_mean=None if mean is None else mean.numpy(),
+                )
+                return {"maps": maps}
+            x = inputs if inputs is not None else self.inputs(split, rows)
             maps = engine.attribute(
                 model if model is not None else self.model,
                 x,
@@ -320,6 +334,40 @@ def _methods(workspace, options: SaliencyOptions) -> tuple[tuple[str, ...], list
 # -- one sample, every method ---------------------------------------------------------------------
 
 
+def read_sample_ids(path: Path) -> list[str]:
+    """The sample ids in ``path``: a CSV file's ``sample_id`` column (the review queue's
+    download), or one id per line.
+
+    Raises:
+        ProjectError: the file is missing or unreadable, a CSV has no ``sample_id`` column, or
+            there is no id.
+    """
+    import csv
+
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ProjectError(f"--samples-file {path}: cannot be read ({reason}).") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and path.suffix.lower() == ".csv":
+        rows = list(csv.reader(lines))
+        header = [name.strip() for name in rows[0]]
+        if "sample_id" not in header:
+            raise ProjectError(
+                f"--samples-file {path}: expected a sample_id column, but the header is "
+                f"{', '.join(header[:6])}."
+            )
+        column = header.index("sample_id")
+        ids = [row[column].strip() for row in rows[1:] if len(row) > column]
+    else:
+        ids = [line.strip() for line in lines]
+    ids = [sample_id for sample_id in ids if sample_id]
+    if not ids:
+        raise ProjectError(f"--samples-file {path}: expected sample ids, but it holds none.")
+    return ids
+
+
 def rows_of(workspace, split: str, sample_ids: Sequence[str]) -> list[int]:
     """Positions of ``sample_ids`` in ``split``.
 
@@ -346,8 +394,11 @@ def sample_maps(
     sample_ids: Sequence[str],
     method: str,
     options: SaliencyOptions | None = None,
+    *,
+    remote: Any = None,
 ) -> SampleMaps:
-    """The maps of ``sample_ids`` of ``split`` by ``method`` (cached on disk).
+    """The maps of ``sample_ids`` of ``split`` by ``method`` (cached on disk; ``remote``: a
+    :class:`~gengap_dash.engine.ray_attribution.RayAttributor` to compute them on).
 
     Raises:
         ProjectError: a brought-predictions project, an unknown split, method or sample id, a
@@ -362,7 +413,7 @@ def sample_maps(
             f"{', '.join(available_methods(workspace))}."
         )
     rows = rows_of(workspace, split, sample_ids)
-    maker = _Maps(workspace, options)
+    maker = _Maps(workspace, options, remote)
     maps = maker.maps(split, rows, method)
     frame = workspace.split_predictions(split).iloc[rows]
     inputs = maker.inputs(split, rows).numpy()
@@ -478,13 +529,19 @@ def _group_column(workspace, options: SaliencyOptions) -> str | None:
 
 
 def compute_shift(
-    workspace, options: SaliencyOptions, *, progress: Progress | None = None
+    workspace,
+    options: SaliencyOptions,
+    *,
+    progress: Progress | None = None,
+    remote: Any = None,
 ) -> SaliencyShift:
-    """The shift analysis (see :class:`~gengap_dash.analysis.attribution.SaliencyShift`)."""
+    """The shift analysis (see :class:`~gengap_dash.analysis.attribution.SaliencyShift`;
+    ``remote``: a :class:`~gengap_dash.engine.ray_attribution.RayAttributor` for its plain
+    maps)."""
     import torch
 
     engine = _engine()
-    maker = _Maps(workspace, options)
+    maker = _Maps(workspace, options, remote)
     methods, notes = _methods(workspace, options)
     reference = reference_split(workspace)
     others = compared_splits(workspace, reference)
@@ -893,13 +950,31 @@ class SaliencyView(View):
     )
     needs = frozenset({"model"})
     page = "pages/saliency.py"
-    version = 2
+    version = 3
     order = 60
     slow = True
     Options = SaliencyOptions
 
     def __init__(self) -> None:
         self._out: Path | None = None
+        self._ray: dict[str, Any] | None = None
+        self._attributor: Any = None
+
+    def use_ray(self, address: str | None = None, workers: int | None = None) -> None:
+        """Compute the plain maps on an actor pool on Ray from now on in this process (the
+        same maps under the same keys, so it is no option of the result)."""
+        self._ray = {"address": address, "workers": workers}
+        self._attributor = None
+
+    def _remote(self, workspace) -> Any:
+        if self._ray is None:
+            return None
+        if self._attributor is None or self._attributor.spec is not workspace.spec:
+            from gengap_dash.engine.ray_attribution import RayAttributor
+
+            features = default_features(workspace)
+            self._attributor = RayAttributor(workspace.spec, features=features, **self._ray)
+        return self._attributor
 
     def unavailable(self, workspace) -> str | None:
         if not workspace.has_model:
@@ -910,9 +985,12 @@ class SaliencyView(View):
         return super().unavailable(workspace)
 
     def compute(self, workspace, options: SaliencyOptions) -> SaliencyShift | SampleMaps:
+        remote = self._remote(workspace)
         if options.samples:
-            return sample_maps(workspace, options.split, options.samples, options.method, options)
-        return compute_shift(workspace, options)
+            return sample_maps(
+                workspace, options.split, options.samples, options.method, options, remote=remote
+            )
+        return compute_shift(workspace, options, remote=remote)
 
     def findings(self, result) -> list[Finding]:
         if isinstance(result, SampleMaps):
@@ -984,6 +1062,13 @@ class SaliencyView(View):
         )
         parser.add_argument("--split", default=None, help="split of --samples")
         parser.add_argument("--samples", default=None, help="comma-separated sample ids")
+        parser.add_argument(
+            "--samples-file",
+            type=Path,
+            default=None,
+            help="a CSV file with a sample_id column (the review queue's download), or a text "
+            "file of one id per line: the chosen set, instead of --samples",
+        )
         parser.add_argument("--method", default="saliency", help="method for --samples")
         parser.add_argument("--out", type=Path, default=None, help="the .npz file for --samples")
         parser.add_argument(
@@ -1000,10 +1085,36 @@ class SaliencyView(View):
             "--baseline", default="black", choices=("black", "blurred", "training_mean")
         )
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--engine", choices=("local", "ray"), default="local",
+            help="where the maps are computed: this process, or an actor pool on Ray (pip "
+            "install 'gengap-dash[ray]'; docs/distributed.md)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--address", default=None,
+            help="with --engine ray: a running Ray cluster; default: a local Ray instance",
+        )  # fmt: skip
+        parser.add_argument(
+            "--workers", type=int, default=None, help="with --engine ray: actors in the pool"
+        )
 
     def options_from_arguments(self, arguments: argparse.Namespace) -> SaliencyOptions:
         self._out = None
-        if arguments.samples is not None:
+        if getattr(arguments, "engine", "local") == "ray":
+            from gengap_dash.engine.distributed import require_ray
+
+            require_ray()
+            self.use_ray(arguments.address, arguments.workers)
+        elif getattr(arguments, "address", None) or getattr(arguments, "workers", None):
+            raise ProjectError("--address and --workers need --engine ray.")
+        ids: tuple[str, ...] | None = None
+        if getattr(arguments, "samples_file", None) is not None:
+            if arguments.samples is not None:
+                raise ProjectError("Give either --samples or --samples-file, not both.")
+            ids = tuple(read_sample_ids(arguments.samples_file))
+        elif arguments.samples is not None:
+            ids = tuple(s.strip() for s in arguments.samples.split(",") if s.strip())
+        if ids is not None:
             if arguments.shift:
                 raise ProjectError("Give either --shift or --samples, not both.")
             if not arguments.split:
@@ -1014,7 +1125,6 @@ class SaliencyView(View):
                 raise ProjectError(
                     f"--out is {str(arguments.out)!r}; expected a file name ending in .npz."
                 )
-            ids = tuple(s.strip() for s in arguments.samples.split(",") if s.strip())
             if not ids:
                 raise ProjectError("--samples is empty; expected comma-separated sample ids.")
             self._out = arguments.out
