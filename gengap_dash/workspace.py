@@ -396,7 +396,7 @@ class Workspace:
             return f"its embeddings have shape {embeddings.shape}, the table has {n_rows} rows"
         info = self.cache.info(key)
         recorded = info.get("data")
-        if recorded is not None and recorded != self._memo.file_digest(table_path):
+        if recorded is not None and recorded != self._memo.table_digest(table_path):
             return "it was computed from other data"
         if info.get("rows") is not None and info.get("rows") != n_rows:
             return f"it was computed from {info.get('rows')} rows, the table has {n_rows}"
@@ -464,7 +464,7 @@ class Workspace:
                 "split": split,
                 "project": self.name,
                 "embedding_note": outputs.embedding_note,
-                "data": self._memo.file_digest(table_path),
+                "data": self._memo.table_digest(table_path),
                 "rows": len(side),
                 "width": width,
             },

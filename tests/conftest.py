@@ -62,6 +62,25 @@ def edit_yaml(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
     return write_yaml(path, data)
 
 
+def as_parquet_folder(project: Path, split: str = "train") -> Path:
+    """Rewrite ``split``'s table as a folder: three Parquet files (one in a subfolder, one in
+    row groups of 7), plus the marker and checksum files Spark leaves beside them."""
+    table = project.parent / "data" / f"{split}.parquet"
+    frame = pd.read_parquet(table)
+    folder = project.parent / "data" / split
+    (folder / "part=2").mkdir(parents=True)
+    frame.iloc[:25].to_parquet(folder / "part-0.parquet", index=False, row_group_size=7)
+    frame.iloc[25:60].to_parquet(folder / "part-1.parquet", index=False)
+    frame.iloc[60:].to_parquet(folder / "part=2" / "part-0.parquet", index=False)
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".part-0.parquet.crc").write_bytes(b"\x00")
+    (folder / "_temporary").mkdir()
+    frame.iloc[:3].to_parquet(folder / "_temporary" / "attempt.parquet", index=False)
+    table.unlink()
+    edit_yaml(project, lambda data: data["splits"][split].update(path=f"data/{split}"))
+    return folder
+
+
 def cache_entries(cache_dir: Path) -> list[Path]:
     """The complete entry folders of a cache."""
     root = cache_dir / "v1" / "entries"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import SAMPLE_DIR, edit_yaml
+from conftest import SAMPLE_DIR, as_parquet_folder, edit_yaml
 
 from gengap_dash.cli.main import main
 from gengap_dash.data.tables import read_table
@@ -145,6 +145,23 @@ def test_an_interrupted_run_resumes_and_survives_a_killed_worker(
         r"in row 5 \(1 rows in all\)\. \(Row numbers count from row 16 of the table\.\)$",
     ):
         _run(project, cache, shard_rows=16)
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(ray is None, reason=NO_RAY)
+def test_a_split_that_is_a_folder_of_parquet_files_on_ray(
+    local_ray, tabular_project: Path, tmp_path: Path
+) -> None:
+    """Shards of 16 rows cut across the folder's three files and their row groups of 7: the
+    entries are the local engine's."""
+    edit_yaml(tabular_project, lambda data: data.update(inference={"batch_size": 8}))
+    as_parquet_folder(tabular_project, "train")
+    cache = tmp_path / "ray-cache"
+    _, report = _run(tabular_project, cache, shard_rows=16)
+    assert report.computed == report.shards > 6  # train alone: 90 rows in 6 shards
+    local = Workspace.from_file(tabular_project, cache_dir=tmp_path / "local-cache")
+    local.compute()
+    _assert_same_outputs(cache, local, tabular_project)
 
 
 # -- without Ray, and the pieces that need no Ray ----------------------------------------------

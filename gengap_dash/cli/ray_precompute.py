@@ -57,7 +57,7 @@ def precompute_with_ray(
                 info={
                     "split": split,
                     "project": workspace.name,
-                    "data": memo.file_digest(table),
+                    "data": memo.table_digest(table),
                     "rows": count_rows(table),
                 },
             )

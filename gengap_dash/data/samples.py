@@ -17,7 +17,11 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from gengap_dash.data.tables import non_numeric_value_message, select_default_features
+from gengap_dash.data.tables import (
+    non_numeric_value_message,
+    select_default_features,
+    table_base,
+)
 from gengap_dash.project.code_references import load_callable
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.project.spec import InputsSpec, ProjectSpec
@@ -110,7 +114,7 @@ def build_sample_source(
         raise ProjectError(f"Table {where}: image column {column!r} is missing.")
     values = frame[column]
     if len(values) and isinstance(values.iloc[0], str):
-        loader = _ImageFiles(values.tolist(), table_path.parent, where, transform)
+        loader = _ImageFiles(values.tolist(), table_base(table_path), where, transform)
         return SampleSource(len(frame), dataset=loader)
     images = _pixel_arrays(values, inputs.image_shape, where=where, column=column)
     if transform is None:

@@ -1,4 +1,9 @@
-"""Read a split's table (CSV or Parquet) and check its columns. User data is only ever read.
+"""Read a split's table (CSV, Parquet, or a folder of Parquet files) and check its columns.
+User data is only ever read.
+
+A folder table is the rows of its ``.parquet`` files (recursively; names that start with ``_``
+or ``.`` are skipped, as Spark and Hive write ``_SUCCESS`` and ``.crc`` files), in path order,
+one after the other. Every file must have the same columns.
 
 Also the project's default feature list (tabular inputs without ``inputs.features``): resolved
 once, from the first training split, with the columns it leaves out and why; every other split
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,21 +32,27 @@ MAX_LISTED_COLUMNS = 50
 """A message that lists a table's columns names at most this many (closest matches first)."""
 
 
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
 def read_table(path: Path, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet table, optionally only some columns.
+    """Read a CSV or Parquet table, or a folder of Parquet files, optionally only some columns.
 
     Raises:
         ProjectError: the file is missing, unreadable, or lacks a requested column.
     """
-    _require_file(path)
-    suffix = path.suffix.lower()
+    files = table_files(path)
     try:
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            available = pq.read_schema(path).names
-            _require_columns(path, available, columns)
-            frame = pd.read_parquet(path, columns=list(columns) if columns else None)
+        if is_parquet(path):
+            parts = []
+            for file in files:
+                _require_columns(file, _parquet_columns(file), columns)
+                parts.append(pd.read_parquet(file, columns=list(columns) if columns else None))
+            if len(parts) == 1:
+                frame = parts[0]
+            else:
+                table_columns(path)  # every file has the same columns, or the message says which
+                frame = pd.concat(parts, ignore_index=True)
         else:
             available = list(pd.read_csv(path, nrows=0).columns)
             _require_columns(path, available, columns)
@@ -55,16 +67,69 @@ def read_table(path: Path, *, columns: Sequence[str] | None = None) -> pd.DataFr
 
 
 def table_columns(path: Path) -> list[str]:
-    """The column names of a table without reading its rows."""
-    _require_file(path)
+    """The column names of a table without reading its rows (a folder: those of its files,
+    which must all have the same)."""
+    files = table_files(path)
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-        return list(pd.read_csv(path, nrows=0).columns)
+        if not is_parquet(path):
+            return list(pd.read_csv(path, nrows=0).columns)
+        names = _parquet_columns(files[0])
+        for file in files[1:]:
+            other = _parquet_columns(file)
+            if set(other) != set(names):
+                extra = sorted(set(other) ^ set(names))[:3]
+                raise ProjectError(
+                    f"Table folder {path.name}: {file.relative_to(path)} has other columns than "
+                    f"{files[0].relative_to(path)} (differing: {', '.join(extra)}); every file "
+                    "of a folder table needs the same columns."
+                )
+        return names
+    except ProjectError:
+        raise
     except Exception as error:  # noqa: BLE001
         raise ProjectError(f"Table {path.name} could not be read: {_first_line(error)}") from None
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` is a Parquet table (a ``.parquet`` file or a folder of them)."""
+    return path.suffix.lower() in PARQUET_SUFFIXES or path.is_dir()
+
+
+def table_files(path: Path) -> list[Path]:
+    """The files that hold a table: ``path`` itself, or a folder's Parquet files in path order.
+
+    Raises:
+        ProjectError: the table does not exist, or the folder holds no Parquet file.
+    """
+    _require_table(path)
+    if not path.is_dir():
+        return [path]
+    files = []
+    for folder, subfolders, names in os.walk(path):  # symbolic links to folders not followed
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith(("_", ".")))
+        for name in names:
+            if name.startswith(("_", ".")) or Path(name).suffix.lower() not in PARQUET_SUFFIXES:
+                continue
+            file = Path(folder) / name
+            if file.is_file():
+                files.append(file)
+    if not files:
+        raise ProjectError(
+            f"Table folder {path} holds no .parquet files; expected the split's rows in "
+            "Parquet files there."
+        )
+    return sorted(files, key=lambda file: file.relative_to(path).parts)
+
+
+def table_base(path: Path) -> Path:
+    """The folder that relative image paths of a table start from (a folder table: itself)."""
+    return path if path.is_dir() else path.parent
+
+
+def _parquet_columns(file: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(file).names)
 
 
 UNLABELLED = -1
@@ -364,7 +429,7 @@ def _short(value: object) -> str:
     return short.repr(_plain(value))
 
 
-def _require_file(path: Path) -> None:
+def _require_table(path: Path) -> None:
     try:
         path.stat()
     except OSError as error:
@@ -373,6 +438,8 @@ def _require_file(path: Path) -> None:
                 f"Table {path} is a symbolic link that loops (it never reaches a file)."
             ) from None
         raise ProjectError(f"Table {path} does not exist.") from None
+    if path.is_dir():
+        return
     if not path.is_file():
         raise ProjectError(f"Table {path} is not a file.")
 

@@ -36,7 +36,7 @@ from gengap_dash.data.samples import (
     _TransformedSamples,
     input_columns,
 )
-from gengap_dash.data.tables import read_table, table_columns
+from gengap_dash.data.tables import read_table, table_base, table_columns
 from gengap_dash.engine.inference import InferenceOutputs, run_inference
 from gengap_dash.project.code_references import load_callable
 from gengap_dash.project.errors import ProjectError
@@ -148,7 +148,7 @@ def read_raw_inputs(
     column = columns[0]
     values = frame[column]
     if isinstance(values.iloc[0], str):
-        files = _ImageFiles(values.tolist(), path.parent, where, _raw_pixels)
+        files = _ImageFiles(values.tolist(), table_base(path), where, _raw_pixels)
         images = [files[index].numpy() for index in range(len(files))]
         shapes = {image.shape for image in images}
         stacked: Any = np.stack(images) if len(shapes) == 1 else images

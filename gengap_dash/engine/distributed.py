@@ -498,37 +498,39 @@ class ShardInference:
 
 
 def read_rows(path: Path, columns: Sequence[str], *, start: int, stop: int) -> pd.DataFrame:
-    """Rows ``start:stop`` of a CSV or Parquet table, only ``columns``, as ``read_table`` gives.
+    """Rows ``start:stop`` of a CSV or Parquet table (or a folder of Parquet files), only
+    ``columns``, as ``read_table`` gives.
 
     Parquet reads only the row groups that hold the rows; CSV is parsed up to row ``stop``.
 
     Raises:
         ProjectError: the table cannot be read.
     """
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+    from gengap_dash.data.tables import is_parquet, table_files
 
-            with pq.ParquetFile(path) as parquet:
-                groups, offset, first = [], 0, None
-                for group in range(parquet.metadata.num_row_groups):
-                    size = parquet.metadata.row_group(group).num_rows
-                    if offset + size > start and offset < stop:
-                        groups.append(group)
-                        first = offset if first is None else first
-                    offset += size
-                if not groups:
-                    schema = parquet.schema_arrow
-                    table = pa.table({c: pa.array([], schema.field(c).type) for c in columns})
-                else:
-                    table = parquet.read_row_groups(groups, columns=list(columns))
-                    table = table.slice(start - (first or 0), stop - start)
-            frame = table.to_pandas()
+    files = table_files(path)
+    try:
+        if is_parquet(path):
+            import pyarrow as pa
+
+            parts, offset = [], 0  # offset: the table row of the file's first row
+            for file in files:
+                groups, first, size = _row_groups(file, start - offset, stop - offset)
+                if groups:  # rows counted from the first group read; the range may start earlier
+                    begin, end = start - offset - first, stop - offset - first
+                    parts.append(_read_groups(file, groups, columns, begin, end))
+                offset += size
+                if offset >= stop:
+                    break
+            if not parts:
+                parts = [_read_groups(files[0], [], columns, 0, 0)]
+            frame = pa.concat_tables(parts, promote_options="default").to_pandas()
         else:
             frame = pd.read_csv(
                 path, usecols=list(columns), skiprows=range(1, start + 1), nrows=stop - start
             )
+    except ProjectError:
+        raise
     except Exception as error:  # noqa: BLE001 - any reader failure is the file's fault
         raise ProjectError(f"Table {path.name} could not be read: {_first_line(error)}") from None
     frame = frame[list(columns)]
@@ -540,19 +542,54 @@ def read_rows(path: Path, columns: Sequence[str], *, start: int, stop: int) -> p
     return frame.reset_index(drop=True)
 
 
-def count_rows(path: Path) -> int:
-    """The number of rows of a CSV or Parquet table (Parquet: from its footer)."""
-    from gengap_dash.data.tables import read_table, table_columns
+def _row_groups(file: Path, start: int, stop: int) -> tuple[list[int], int, int]:
+    """The row groups of a Parquet file that hold rows ``start:stop`` of it, the file row of
+    the first of them, and the file's row count."""
+    import pyarrow.parquet as pq
 
-    if path.suffix.lower() in (".parquet", ".pq"):
+    with pq.ParquetFile(file) as parquet:
+        groups, offset, first = [], 0, 0
+        for group in range(parquet.metadata.num_row_groups):
+            size = parquet.metadata.row_group(group).num_rows
+            if offset + size > start and offset < stop:
+                first = offset if not groups else first
+                groups.append(group)
+            offset += size
+    return groups, first, offset
+
+
+def _read_groups(file: Path, groups: list[int], columns: Sequence[str], start: int, stop: int):
+    """Rows ``start:stop`` (counted from the first of ``groups``) of a Parquet file's groups,
+    as an Arrow table (an empty one of the file's column types when ``groups`` is empty)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(file) as parquet:
+        if not groups:
+            schema = parquet.schema_arrow
+            return pa.table({c: pa.array([], schema.field(c).type) for c in columns})
+        table = parquet.read_row_groups(groups, columns=list(columns))
+    start = max(0, start)
+    return table.slice(start, min(stop, table.num_rows) - start)
+
+
+def count_rows(path: Path) -> int:
+    """The number of rows of a CSV or Parquet table, or of a folder of Parquet files (Parquet:
+    from the files' footers)."""
+    from gengap_dash.data.tables import is_parquet, read_table, table_columns, table_files
+
+    if is_parquet(path):
         import pyarrow.parquet as pq
 
-        try:
-            return int(pq.ParquetFile(path).metadata.num_rows)
-        except Exception as error:  # noqa: BLE001
-            raise ProjectError(
-                f"Table {path.name} could not be read: {_first_line(error)}"
-            ) from None
+        total = 0
+        for file in table_files(path):
+            try:
+                total += int(pq.ParquetFile(file).metadata.num_rows)
+            except Exception as error:  # noqa: BLE001
+                raise ProjectError(
+                    f"Table {file.name} could not be read: {_first_line(error)}"
+                ) from None
+        return total
     return len(read_table(path, columns=table_columns(path)[:1]))
 
 

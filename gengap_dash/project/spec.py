@@ -377,10 +377,10 @@ def _splits(raw: Any, where: str, base: Path, *, needs_paths: bool) -> tuple[Spl
         path = None
         if needs_paths:
             path = _path(entry, "path", where, base, prefix=f"{key}.", required=True)
-            if path.suffix.lower() not in TABLE_SUFFIXES:
+            if path.suffix.lower() not in TABLE_SUFFIXES and not path.is_dir():
                 raise ProjectError(
                     f"{where}: {key}.path is {quote(entry['path'])}; expected a .csv or .parquet "
-                    "table."
+                    "table, or a folder of .parquet files."
                 )
         elif "path" in entry:
             raise ProjectError(

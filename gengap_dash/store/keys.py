@@ -93,6 +93,23 @@ class FingerprintMemo:
         self._dirty = True
         return digest
 
+    def table_digest(self, path: Path) -> str:
+        """The digest of a table: a file's content digest, or for a folder table, of its
+        files' names (relative to it) and content digests, in the order they are read.
+
+        Raises:
+            ProjectError: a file is missing or unreadable, or the folder holds no table file.
+        """
+        from gengap_dash.data.tables import table_files
+
+        if not path.is_dir():
+            return self.file_digest(path)
+        digest = hashlib.blake2b(digest_size=20)
+        for file in table_files(path):
+            name = "/".join(file.relative_to(path).parts)
+            digest.update(f"{name}|{self.file_digest(file)}\n".encode())
+        return digest.hexdigest()
+
     def save(self) -> None:
         """Persist the memo atomically (best effort: it is only an optimisation)."""
         if not self._dirty:
@@ -189,13 +206,13 @@ def output_key(
 
 def image_files_fingerprint(table_path: Path, column: str) -> str | None:
     """Size and modification time of every image a path column names (None for pixel arrays)."""
-    from gengap_dash.data.tables import read_table
+    from gengap_dash.data.tables import is_parquet, read_table, table_base, table_files
 
-    if table_path.suffix.lower() in (".parquet", ".pq"):
+    if is_parquet(table_path):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = pq.read_schema(table_path)
+        schema = pq.read_schema(table_files(table_path)[0])
         if column not in schema.names:
             return None
         kind = schema.field(column).type
@@ -207,7 +224,7 @@ def image_files_fingerprint(table_path: Path, column: str) -> str | None:
     digest = hashlib.blake2b(digest_size=20)
     for text in values:
         path = Path(text)
-        path = path if path.is_absolute() else table_path.parent / path
+        path = path if path.is_absolute() else table_base(table_path) / path
         try:
             stat = path.stat()
             digest.update(f"{text}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -220,7 +237,7 @@ def _digest(spec: ProjectSpec, memo: FingerprintMemo, path: Path | None) -> str 
     if path is None:
         return None
     resolved = path if path.is_absolute() else spec.directory / path
-    return memo.file_digest(resolved)
+    return memo.table_digest(resolved)
 
 
 def _records_checksum(records: Mapping[str, str]) -> str:

@@ -40,7 +40,7 @@ def input_digests(workspace, split: str) -> np.ndarray | None:
     """``(n,)`` uint64 digests of what the model reads for each row of ``split``: the pixel
     array, the image file's bytes, or the feature values; ``None`` when the project brings its
     predictions (no inputs to read) or an image file is missing."""
-    from gengap_dash.data.tables import read_table, resolve_default_features
+    from gengap_dash.data.tables import read_table, resolve_default_features, table_base
 
     spec = workspace.spec
     inputs = spec.inputs
@@ -61,7 +61,7 @@ def input_digests(workspace, split: str) -> np.ndarray | None:
     for row, value in enumerate(values):
         if isinstance(value, str):
             file = Path(value)
-            file = file if file.is_absolute() else path.parent / file
+            file = file if file.is_absolute() else table_base(path) / file
             try:
                 data = file.read_bytes()
             except OSError:
