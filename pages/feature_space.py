@@ -24,7 +24,7 @@ page_header(
 )
 ui.unlabelled_notes(workspace)
 reference = ui.reference_control(workspace)
-ood = view_result("ood", workspace, OODOptions(reference=reference))
+ood = view_result("ood", workspace, OODOptions(reference=reference), light=True)
 shift = view_result("shift", workspace, ShiftOptions(reference=reference))
 colors = split_colors(workspace.split_roles)
 the_map, tests, scores, accuracy, review = st.tabs(ui.TABS, key="feature_tab")

@@ -228,3 +228,55 @@ def test_a_rewritten_entry_leaves_one_blob_file(tmp_path: Path) -> None:
     assert len(list(cache.path("ood", "ab12").parent.glob("ab12.*.blobs"))) == 1
     found, loaded = cache.load("ood", "ab12")
     assert found and loaded.sum() == 100_000
+
+
+def _ood_report(n: int = 30_000):
+    from gengap_dash.analysis.ood.report import OODReport
+
+    rng = np.random.default_rng(1)
+    return OODReport(
+        reference="test",
+        scores=("msp", "energy"),
+        samples=pd.DataFrame(
+            {"split": ["test", "field"] * (n // 2), "msp": rng.random(n), "energy": rng.random(n)}
+        ),
+        detection=pd.DataFrame({"split": ["field"], "score": ["msp"], "auroc": [0.7]}),
+        accuracy=pd.DataFrame({"split": ["test"], "accuracy": [0.9]}),
+        atc_threshold=0.5,
+        validation="val",
+        k=50,
+        notes=("a note",),
+    )
+
+
+def test_a_light_read_leaves_out_heavy_fields_and_never_reads_their_blobs(
+    tmp_path: Path,
+) -> None:
+    """The OOD result's per-sample scores are marked heavy: a light read (pages, the summary,
+    `--json`) gets ``samples=None`` and the rest equal, without reading their bytes, so a
+    corrupted samples blob goes unnoticed there and is caught by the next whole read."""
+    report = _ood_report()
+    cache = ResultCache(tmp_path)
+    assert cache.store("ood", "ab12", report)
+    found, light = ResultCache(tmp_path).load("ood", "ab12", light=True)
+    assert found and light.samples is None
+    pd.testing.assert_frame_equal(light.detection, report.detection)
+    assert (light.reference, light.k, light.notes) == ("test", 50, ("a note",))
+    (blob_file,) = cache.path("ood", "ab12").parent.glob("ab12.*.blobs")
+    data = bytearray(blob_file.read_bytes())
+    data[10] ^= 0xFF  # the samples frame is the only blob, from byte 0
+    blob_file.write_bytes(bytes(data))
+    found, light = ResultCache(tmp_path).load("ood", "ab12", light=True)
+    assert found and light.samples is None
+    whole = ResultCache(tmp_path)
+    assert whole.load("ood", "ab12") == (False, None)
+    assert "checksum" in whole.notes[0]
+
+
+def test_a_whole_read_gets_the_heavy_fields(tmp_path: Path) -> None:
+    report = _ood_report()
+    cache = ResultCache(tmp_path)
+    assert cache.store("ood", "ab12", report)
+    found, whole = ResultCache(tmp_path).load("ood", "ab12")
+    assert found
+    pd.testing.assert_frame_equal(whole.samples, report.samples)

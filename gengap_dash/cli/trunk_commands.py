@@ -252,7 +252,7 @@ def run_summary(arguments: argparse.Namespace) -> int:
             options = view.Options(n_resamples=arguments.resamples, seed=arguments.seed)
         else:
             options = view.Options()
-        found, result = cached(view, workspace, options)
+        found, result = cached(view, workspace, options, light=True)  # headlines: no samples
         if view.slow and not found:
             skipped[view.name] = not_cached_reason(view)
             continue

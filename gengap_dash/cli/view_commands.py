@@ -50,7 +50,8 @@ def run_view(view: View, arguments: argparse.Namespace) -> int:
 
     options = view.options_from_arguments(arguments)  # bad options fail before any inference
     workspace = open_workspace(arguments, load_outputs=False)
-    found, result = cached(view, workspace, options)  # a warm result needs no arrays at all
+    # a warm result needs no arrays at all, nor its per-sample fields (the text and JSON do not)
+    found, result = cached(view, workspace, options, light=True)
     if not found:
         if "predictions" in view.needs:
             load_model_outputs(workspace)  # inference with progress where the cache misses

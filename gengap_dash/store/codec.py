@@ -32,6 +32,9 @@ _RAW_KINDS = frozenset("biufcmM")
 """Numpy dtype kinds written as raw bytes (booleans, integers, floats, complex, times)."""
 BLOB_MIN_BYTES = 1 << 16
 """Arrays and frames at least this large go to the blobs when a blobs list is given."""
+HEAVY = {"heavy": True}
+"""Metadata of a dataclass field that a light decode leaves out (``None``): per-sample data that
+most readers of the result do not need (``dataclasses.field(metadata=HEAVY)``)."""
 
 
 class NotEncodable(TypeError):
@@ -106,9 +109,10 @@ def encode(value: Any, blobs: list[bytes] | None = None) -> Any:
     raise NotEncodable(f"Cannot encode a value of type {type(value).__name__}.")
 
 
-def decode(data: Any, blobs: Sequence[memoryview] = ()) -> Any:
+def decode(data: Any, blobs: Sequence[memoryview] = (), *, light: bool = False) -> Any:
     """The value that :func:`encode` wrote (``blobs``: the blobs it appended, in order; arrays
-    made from a writable buffer share its memory).
+    made from a writable buffer share its memory). ``light``: dataclass fields marked
+    :data:`HEAVY` are ``None``, not decoded (their blobs are not asked for).
 
     Raises:
         ValueError: for data this codec did not write (an unknown tag, a class outside
@@ -117,7 +121,7 @@ def decode(data: Any, blobs: Sequence[memoryview] = ()) -> Any:
     if data is None or isinstance(data, bool | int | float | str):
         return data
     if isinstance(data, list):
-        return [decode(item, blobs) for item in data]
+        return [decode(item, blobs, light=light) for item in data]
     if not isinstance(data, dict) or len(data) == 0:
         raise ValueError(f"Expected an encoded value, but got {type(data).__name__}.")
     if "__float__" in data:
@@ -125,12 +129,13 @@ def decode(data: Any, blobs: Sequence[memoryview] = ()) -> Any:
     if "__scalar__" in data:
         return np.dtype(data["__scalar__"]).type(decode(data["value"], blobs))
     if "__tuple__" in data:
-        return tuple(decode(item, blobs) for item in data["__tuple__"])
+        return tuple(decode(item, blobs, light=light) for item in data["__tuple__"])
     if "__set__" in data:
         items = [_hashable(decode(item, blobs)) for item in data["__set__"]]
         return frozenset(items) if data.get("frozen") else set(items)
     if "__dict__" in data:
-        return {_hashable(decode(k, blobs)): decode(v, blobs) for k, v in data["__dict__"]}
+        pairs = data["__dict__"]
+        return {_hashable(decode(k, blobs)): decode(v, blobs, light=light) for k, v in pairs}
     if "__array__" in data:
         return _decode_raw_array(data)
     if "__blob__" in data:
@@ -143,7 +148,7 @@ def decode(data: Any, blobs: Sequence[memoryview] = ()) -> Any:
     if "__timestamp__" in data:
         return pd.Timestamp(data["__timestamp__"])
     if "__dataclass__" in data:
-        return _decode_dataclass(data["__dataclass__"], data["fields"], blobs)
+        return _decode_dataclass(data["__dataclass__"], data["fields"], blobs, light)
     raise ValueError(f"Unknown encoded value with keys {sorted(data)[:3]}.")
 
 
@@ -213,7 +218,9 @@ def _decode_pandas(data: dict[str, Any], blobs: Sequence[memoryview]) -> pd.Data
     return frame
 
 
-def _decode_dataclass(name: str, fields: dict[str, Any], blobs: Sequence[memoryview]) -> Any:
+def _decode_dataclass(
+    name: str, fields: dict[str, Any], blobs: Sequence[memoryview], light: bool
+) -> Any:
     module_name, _, qualname = str(name).partition(":")
     if not module_name.startswith(_TRUSTED_PREFIX):
         raise ValueError(f"Refusing to rebuild {name!r}: not a gengap_dash class.")
@@ -222,7 +229,11 @@ def _decode_dataclass(name: str, fields: dict[str, Any], blobs: Sequence[memoryv
         target = getattr(target, part, None)
     if not (isinstance(target, type) and dataclasses.is_dataclass(target)):
         raise ValueError(f"{name!r} is not a gengap_dash dataclass.")
-    values = {key: decode(item, blobs) for key, item in fields.items()}
+    heavy = {f.name for f in dataclasses.fields(target) if f.metadata.get("heavy")} if light else ()
+    values = {
+        key: None if key in heavy else decode(item, blobs, light=light)
+        for key, item in fields.items()
+    }
     init = {f.name for f in dataclasses.fields(target) if f.init}
     instance = target(**{key: value for key, value in values.items() if key in init})
     for key, value in values.items():

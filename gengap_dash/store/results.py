@@ -9,9 +9,11 @@ miss: it is removed, recomputed, and reported once in :attr:`ResultCache.notes`.
 
 Arrays and frames of 64 KiB or more are written beside the entry, in one blob file named
 ``<key>.<blake2b>.blobs`` that is renamed into place before the entry itself. The entry's body
-holds the file's name, size and checksum (so the entry's own checksum covers the blobs), and a
-reader checks them before it decodes; a missing or altered blob file makes the entry a miss.
-Arrays are read straight from the file's bytes: no base64, no megabytes of JSON to parse.
+holds the file's name and each blob's size and checksum (so the entry's own checksum covers the
+blobs); a reader checks a blob when it reads it, and a missing or altered blob file makes the
+entry a miss. Arrays are read straight from the file's bytes: no base64, no megabytes of JSON
+to parse. A light read (``load(..., light=True)``) skips the fields a result marks heavy (the
+OOD view's per-sample scores) and never reads their blobs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +50,10 @@ class ResultCache:
             raise ValueError(f"Expected a plain view name and hex key, but got {view!r}, {key!r}.")
         return self.root / view / f"{key}.json"
 
-    def load(self, view: str, key: str) -> tuple[bool, Any]:
+    def load(self, view: str, key: str, *, light: bool = False) -> tuple[bool, Any]:
         """``(True, result)`` on a hit, ``(False, None)`` on a miss (a corrupt entry is removed
-        and noted)."""
+        and noted). ``light``: leave out the result's heavy fields (``None``; see
+        :data:`gengap_dash.store.codec.HEAVY`), whose blobs are then not read."""
         path = self.path(view, key)
         try:
             text = path.read_text(encoding="utf-8")
@@ -68,8 +72,9 @@ class ResultCache:
             if document.get("digest") != _digest(body_text):
                 raise ValueError("its checksum does not match")
             if isinstance(body, dict) and _BLOBS in body:
-                return True, decode(body["value"], _read_blobs(path, key, body[_BLOBS]))
-            return True, decode(body)
+                blobs = _BlobFile(path, key, body[_BLOBS])
+                return True, decode(body["value"], blobs, light=light)
+            return True, decode(body, light=light)
         except OSError as error:  # a blob file that exists but cannot be read
             self._note(f"The cached {view} result could not be read ({error.strerror}).")
             return False, None
@@ -133,13 +138,13 @@ class ResultCache:
 
 
 def _write_blobs(path: Path, key: str, blobs: list[bytes]) -> dict[str, Any]:
-    """Write ``blobs`` into one file beside ``path`` (atomically) and describe it."""
-    hasher = hashlib.blake2b(digest_size=16)
-    for blob in blobs:
-        hasher.update(blob)
-    digest = hasher.hexdigest()
+    """Write ``blobs`` into one file beside ``path`` (atomically) and describe it: the file's
+    name, and each blob's size and checksum (a blob is checked when it is read)."""
+    digests = [hashlib.blake2b(blob, digest_size=16).hexdigest() for blob in blobs]
+    sizes = [len(blob) for blob in blobs]
+    digest = hashlib.blake2b(json.dumps([sizes, digests]).encode(), digest_size=16).hexdigest()
     target = path.with_name(f"{key}.{digest}.blobs")
-    if not (target.is_file() and target.stat().st_size == sum(map(len, blobs))):
+    if not (target.is_file() and target.stat().st_size == sum(sizes)):
         temp = path.with_name(f".{key}.{uuid.uuid4().hex}.tmp")
         try:
             with temp.open("wb") as file:
@@ -149,37 +154,54 @@ def _write_blobs(path: Path, key: str, blobs: list[bytes]) -> dict[str, Any]:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
-    return {"file": target.name, "blake2b": digest, "sizes": [len(blob) for blob in blobs]}
+    return {"file": target.name, "sizes": sizes, "blake2b": digests}
 
 
-def _read_blobs(path: Path, key: str, described: dict[str, Any]) -> list[memoryview]:
-    """The blobs of the entry at ``path``, checked against their description; ``ValueError``
-    when the file is missing, of another size or altered."""
-    name, digest, sizes = described["file"], described["blake2b"], described["sizes"]
-    if not (isinstance(digest, str) and name == f"{key}.{digest}.blobs" and _is_hex(digest)):
-        raise ValueError("its blob file name is not its own")
-    if not (isinstance(sizes, list) and all(isinstance(s, int) and s >= 0 for s in sizes)):
-        raise ValueError("its blob sizes are not sizes")
-    blob_path = path.with_name(name)
-    try:
-        total = blob_path.stat().st_size
-        if total != sum(sizes):
-            raise ValueError("its blob file has another size")
-        data = bytearray(total)
-        with blob_path.open("rb") as file:
-            if file.readinto(data) != total:
-                raise ValueError("its blob file ended early")
-    except FileNotFoundError as error:
-        raise ValueError("its blob file is missing") from error
-    if hashlib.blake2b(data, digest_size=16).hexdigest() != digest:
-        raise ValueError("its blob file's checksum does not match")
-    view = memoryview(data)
-    offsets = [0, *itertools.accumulate(sizes)]
-    return [view[start:end] for start, end in itertools.pairwise(offsets)]
+class _BlobFile(Sequence[memoryview]):
+    """The blobs of one entry, each read from the file and checked when first asked for (a
+    light read never reads the blobs of the fields it skips). ``ValueError`` when the file is
+    missing, of another size, or a blob's checksum does not match."""
 
+    def __init__(self, path: Path, key: str, described: dict[str, Any]) -> None:
+        name, sizes, digests = described["file"], described["sizes"], described["blake2b"]
+        if not (isinstance(name, str) and re.fullmatch(rf"{key}\.[0-9a-f]{{32}}\.blobs", name)):
+            raise ValueError("its blob file name is not its own")
+        if not (
+            isinstance(sizes, list)
+            and isinstance(digests, list)
+            and len(sizes) == len(digests)
+            and all(isinstance(size, int) and size >= 0 for size in sizes)
+        ):
+            raise ValueError("its blob sizes are not sizes")
+        self.path = path.with_name(name)
+        self.sizes, self.digests = sizes, digests
+        self.offsets = [0, *itertools.accumulate(sizes)]
+        try:
+            if self.path.stat().st_size != self.offsets[-1]:
+                raise ValueError("its blob file has another size")
+        except FileNotFoundError as error:
+            raise ValueError("its blob file is missing") from error
+        self._read: dict[int, memoryview] = {}
 
-def _is_hex(text: str) -> bool:
-    return bool(re.fullmatch(r"[0-9a-f]{32}", text))
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if not isinstance(index, int):
+            raise TypeError("blobs are read one at a time")
+        if index not in self._read:
+            data = bytearray(self.sizes[index])
+            try:
+                with self.path.open("rb") as file:
+                    file.seek(self.offsets[index])
+                    if file.readinto(data) != len(data):
+                        raise ValueError("its blob file ended early")
+            except FileNotFoundError as error:
+                raise ValueError("its blob file is missing") from error
+            if hashlib.blake2b(data, digest_size=16).hexdigest() != self.digests[index]:
+                raise ValueError("its blob file's checksum does not match")
+            self._read[index] = memoryview(data)
+        return self._read[index]
 
 
 _HEAD = '{"body": '

@@ -34,8 +34,8 @@ from gengap_dash.workspace import Workspace
     show_spinner="Reading the analysis from the cache (computing it the first time)...",
     max_entries=64,
 )
-def _result(name: str, key: str, _workspace: Workspace, options: Any) -> Any:
-    result = compute(get_view(name), _workspace, options)
+def _result(name: str, key: str, _workspace: Workspace, options: Any, light: bool) -> Any:
+    result = compute(get_view(name), _workspace, options, light=light)
     _remember_origin(result, result_cache(_workspace), f"{name}:{key}")
     return result
 
@@ -47,13 +47,16 @@ def remember_origin(result: Any, workspace: Workspace, view: Any, options: Any) 
     _remember_origin(result, result_cache(workspace), f"{view.name}:{key}")
 
 
-def view_result(name: str, workspace: Workspace, options: Any = None) -> Any:
+def view_result(
+    name: str, workspace: Workspace, options: Any = None, *, light: bool = False
+) -> Any:
     """The result of the view called ``name`` on ``workspace`` with ``options`` (its defaults
     when ``None``); cached results that were found corrupt and recomputed are noted in a
-    caption."""
+    caption. ``light``: without its heavy fields when read from the disk cache (per-sample
+    data a page reads only to build a figure that is not on disk yet)."""
     view = get_view(name)
     options = view.Options() if options is None else options
-    result = _result(name, result_key(view, workspace, options), workspace, options)
+    result = _result(name, result_key(view, workspace, options), workspace, options, light)
     for note in result_cache(workspace).notes:
         st.caption(note)
     return result

@@ -42,6 +42,7 @@ from gengap_dash.ui.analysis import (
     view_result,
 )
 from gengap_dash.ui.layout import explained_chart, verdict_list
+from gengap_dash.views.ood import OODOptions
 from gengap_dash.views.registry import compute, get_view
 from gengap_dash.views.review import QUEUE_SCORES, ReviewOptions, default_review_split
 from gengap_dash.views.shift import (
@@ -118,6 +119,14 @@ def current_map(workspace: Workspace, reference: str) -> EmbeddingMap:
     return view_result("embed", workspace, EmbedView.Options(method="pca"))
 
 
+def per_sample_scores(workspace: Workspace, ood) -> pd.DataFrame:
+    """The OOD result's per-sample scores: the page reads the result without them (a light
+    read) and asks for them only to build a figure that is not on disk yet."""
+    if ood.samples is not None:
+        return ood.samples
+    return view_result("ood", workspace, OODOptions(reference=ood.reference, k=ood.k)).samples
+
+
 def color_choices(workspace: Workspace, ood) -> list[str]:
     return [*COLOR_BY, *workspace.spec.metadata, *[f"score: {s}" for s in ood.scores]]
 
@@ -127,7 +136,8 @@ def color_values(workspace: Workspace, ood, choice: str) -> tuple[np.ndarray | N
     if choice == "split":
         return None, "split"
     if choice.startswith("score: "):
-        return ood.samples[choice.removeprefix("score: ")].to_numpy(), "continuous"
+        scores = per_sample_scores(workspace, ood)
+        return scores[choice.removeprefix("score: ")].to_numpy(), "continuous"
     table = workspace.predictions()
     names = np.asarray(workspace.class_names)
     labels = table["label"].to_numpy()
@@ -385,7 +395,7 @@ def review_section(workspace: Workspace, options: ReviewOptions, ood) -> None:
     score, colors = options.score, split_colors(workspace.split_roles)
 
     def histogram() -> go.Figure:  # the scores are gathered only when the figure is built
-        samples = ood.samples
+        samples = per_sample_scores(workspace, ood)
         if score == "combined":
             from gengap_dash.analysis.ood.review import combined_score
 

@@ -203,6 +203,7 @@ def compute(
     *,
     use_cache: bool = True,
     on_miss: Callable[[], None] | None = None,
+    light: bool = False,
 ) -> Any:
     """``view``'s result, from the on-disk result cache when it holds it.
 
@@ -210,6 +211,8 @@ def compute(
         options: an instance of ``view.Options`` (default: its defaults).
         use_cache: ``False`` computes afresh (and does not store).
         on_miss: called before computing (e.g. to show a spinner).
+        light: read a cached result without its heavy fields (``None``; see
+            ``store.codec.HEAVY``); a result computed here is whole.
 
     Raises:
         ProjectError: the view cannot run on this project (see :meth:`View.unavailable`), or the
@@ -227,7 +230,7 @@ def compute(
         return view.compute(workspace, options)
     cache = result_cache(workspace)
     key = result_key(view, workspace, options)
-    found, result = cache.load(view.name, key)
+    found, result = cache.load(view.name, key, light=light)
     if found:
         return result
     if on_miss is not None:
@@ -237,13 +240,16 @@ def compute(
     return result
 
 
-def cached(view: View, workspace: Workspace, options: Any = None) -> tuple[bool, Any]:
+def cached(
+    view: View, workspace: Workspace, options: Any = None, *, light: bool = False
+) -> tuple[bool, Any]:
     """``(True, result)`` when the result is already in the on-disk cache, else ``(False,
-    None)``; never computes."""
+    None)``; never computes (``light``: as for :func:`compute`)."""
     options = view.Options() if options is None else options
     if view.unavailable(workspace):
         return False, None
-    return result_cache(workspace).load(view.name, result_key(view, workspace, options))
+    key = result_key(view, workspace, options)
+    return result_cache(workspace).load(view.name, key, light=light)
 
 
 def not_cached_reason(view: View) -> str:

@@ -4,7 +4,7 @@ estimated from confidences alone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from gengap_dash.analysis.ood.scores import (
 )
 from gengap_dash.analysis.shift.detection import compared_splits
 from gengap_dash.analysis.shift.inputs import SplitArrays, check_embeddings
+from gengap_dash.store.codec import HEAVY
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class OODReport:
         scores: the scores computed (``msp``... ``knn``; the last two need embeddings).
         samples: one row per sample of every split: ``split, sample_id, label`` (-1 without
             labels), ``pred, confidence, correct`` (NaN without labels) and one column per
-            score.
+            score. ``None`` in a light read of the cached result (``store.codec.HEAVY``: the
+            tables and findings do not need it, and at millions of predictions it is most of
+            the result).
         detection: ``split, role, score, auroc, fpr95, error_auroc`` for each compared split
             and score (``error_auroc``: AUROC at flagging the split's wrong predictions, NaN
             without labels).
@@ -48,7 +51,7 @@ class OODReport:
 
     reference: str
     scores: tuple[str, ...]
-    samples: pd.DataFrame
+    samples: pd.DataFrame | None = field(metadata=HEAVY)
     detection: pd.DataFrame
     accuracy: pd.DataFrame
     atc_threshold: float
