@@ -395,3 +395,17 @@ def test_a_bad_samples_file_is_named_with_exit_2(
     assert main([*arguments, "--out", str(tmp_path / "m.npz")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and str(path) in err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--workers", "2"], "--workers needs --engine ray."),
+        (["--address", "host:6379"], "--address needs --engine ray."),
+    ],
+)
+def test_ray_options_of_saliency_need_the_ray_engine(
+    tabular_project: Path, capsys, arguments, message
+) -> None:
+    assert main(["saliency", str(tabular_project), *arguments]) == 2
+    assert capsys.readouterr().err.strip().endswith(message)

@@ -400,22 +400,12 @@ class ShardInference:
         features: Sequence[str] | None,
         crash_marker: str | None = None,
     ) -> None:
-        import torch
-
-        from gengap_dash.engine.model_loading import build_model
-
-        threads = _assigned_cpus()
-        if threads:
-            torch.set_num_threads(threads)
-        if spec.model is None:  # pragma: no cover - checked by the driver
-            raise ProjectError("No model to run.")
         self.spec = spec
         self.store = store
         self.columns = {split: list(names) for split, names in columns.items()}
         self.features = list(features) if features is not None else None
         self.crash_marker = crash_marker
-        self.model = build_model(spec.model, base=spec.directory)
-        self.worker = f"{os.uname().nodename}:{os.getpid()}"
+        self.model, self.worker = actor_model(spec)
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows, seconds, errors = [], [], []
@@ -495,6 +485,22 @@ class ShardInference:
             return
         os.close(handle)
         os._exit(1)  # a worker killed mid-run: no cleanup, no exception
+
+
+def actor_model(spec: ProjectSpec) -> tuple[Any, str]:
+    """In a Ray actor: torch's threads set to the CPUs Ray gave it, the project's model built
+    (the local loader: ``weights_only`` or safetensors), and the worker's name for reports."""
+    import torch
+
+    from gengap_dash.engine.model_loading import build_model
+
+    threads = _assigned_cpus()
+    if threads:
+        torch.set_num_threads(threads)
+    if spec.model is None:  # pragma: no cover - checked by the driver
+        raise ProjectError("No model to run.")
+    model = build_model(spec.model, base=spec.directory)
+    return model, f"{os.uname().nodename}:{os.getpid()}"
 
 
 def read_rows(path: Path, columns: Sequence[str], *, start: int, stop: int) -> pd.DataFrame:

@@ -16,17 +16,16 @@ Ray is imported only inside functions: the dashboard never needs it.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from gengap_dash.engine.distributed import (
-    _assigned_cpus,
     _connect,
     _first_line,
     _pool_size,
+    actor_model,
     require_ray,
 )
 from gengap_dash.project.errors import ProjectError
@@ -165,20 +164,10 @@ class AttributionWorker:
     """The actor: builds the model once, then attributes chunks of rows of any split."""
 
     def __init__(self, spec: ProjectSpec, features: Sequence[str] | None) -> None:
-        import torch
-
-        from gengap_dash.engine.model_loading import build_model
-
-        threads = _assigned_cpus()
-        if threads:
-            torch.set_num_threads(threads)
-        if spec.model is None:  # pragma: no cover - checked by the driver
-            raise ProjectError("No model to run.")
         self.spec = spec
         self.features = list(features) if features is not None else None
-        self.model = build_model(spec.model, base=spec.directory)
+        self.model, self.worker = actor_model(spec)
         self.tables: dict[str, Any] = {}
-        self.worker = f"{os.uname().nodename}:{os.getpid()}"
 
     def run(
         self,

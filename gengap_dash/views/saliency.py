@@ -49,6 +49,7 @@ from gengap_dash.analysis.attribution.tabular import feature_importance, feature
 from gengap_dash.findings.model import Finding
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.store.keys import hash_key
+from gengap_dash.views._engine import add_engine_arguments, wants_ray
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import figure_block, findings_block, paragraph, table_block
 
@@ -1085,28 +1086,12 @@ class SaliencyView(View):
             "--baseline", default="black", choices=("black", "blurred", "training_mean")
         )
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument(
-            "--engine", choices=("local", "ray"), default="local",
-            help="where the maps are computed: this process, or an actor pool on Ray (pip "
-            "install 'gengap-dash[ray]'; docs/distributed.md)",
-        )  # fmt: skip
-        parser.add_argument(
-            "--address", default=None,
-            help="with --engine ray: a running Ray cluster; default: a local Ray instance",
-        )  # fmt: skip
-        parser.add_argument(
-            "--workers", type=int, default=None, help="with --engine ray: actors in the pool"
-        )
+        add_engine_arguments(parser, work="the maps are computed", workers=True)
 
     def options_from_arguments(self, arguments: argparse.Namespace) -> SaliencyOptions:
         self._out = None
-        if getattr(arguments, "engine", "local") == "ray":
-            from gengap_dash.engine.distributed import require_ray
-
-            require_ray()
+        if wants_ray(arguments):
             self.use_ray(arguments.address, arguments.workers)
-        elif getattr(arguments, "address", None) or getattr(arguments, "workers", None):
-            raise ProjectError("--address and --workers need --engine ray.")
         ids: tuple[str, ...] | None = None
         if getattr(arguments, "samples_file", None) is not None:
             if arguments.samples is not None:

@@ -34,6 +34,7 @@ from gengap_dash.findings.model import Finding
 from gengap_dash.project.defaults import DEFAULT_RESAMPLES, DEFAULT_SEED
 from gengap_dash.project.errors import ProjectError
 from gengap_dash.stats.two_sample import DEFAULT_PERMUTATIONS, MMD_MAX_SAMPLES
+from gengap_dash.views._engine import add_engine_arguments, wants_ray
 from gengap_dash.views.registry import View, register
 from gengap_dash.views.report_html import figure_block, findings_block, table_block
 
@@ -379,21 +380,11 @@ class EmbedView(View):
         )
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
         add_reference_argument(parser)
-        parser.add_argument(
-            "--engine", choices=("local", "ray"), default="local",
-            help="where the points beyond the fitted sample are placed: this process, or tasks "
-            "on Ray (pip install 'gengap-dash[ray]'; docs/distributed.md)",
-        )  # fmt: skip
-        parser.add_argument(
-            "--address", default=None,
-            help="with --engine ray: a running Ray cluster; default: a local Ray instance",
-        )  # fmt: skip
+        add_engine_arguments(parser, work="the points beyond the fitted sample are placed")
 
     def options_from_arguments(self, arguments: argparse.Namespace) -> EmbedOptions:
-        if getattr(arguments, "engine", "local") == "ray":
+        if wants_ray(arguments):
             self.use_ray(arguments.address)
-        elif getattr(arguments, "address", None):
-            raise ProjectError("--address needs --engine ray.")
         return EmbedOptions(
             method=arguments.method,
             fit_samples=_positive(arguments, "fit_samples", "--fit-samples"),
