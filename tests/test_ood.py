@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.neighbors import NearestNeighbors
 
 from gengap_dash.analysis.ood import (
+    ReviewQueue,
     atc_estimate,
     atc_threshold,
     auroc,
@@ -251,3 +252,43 @@ def test_report_sections(sample: Workspace, sample_ood) -> None:
     queue = compute(review, sample, review.Options(split="rotated", top=5))
     section = review.report_section(queue)
     assert section.count("<tr") == 6 and "rotated-" in section
+
+
+def _queue(n: int, n_flagged: int, n_reference: int, false_alarm: float = 0.05) -> ReviewQueue:
+    return ReviewQueue(
+        split="field", score="msp", reference="test", threshold=0.5, false_alarm=false_alarm,
+        n=n, n_flagged=n_flagged, queue=pd.DataFrame({"sample_id": ["a"]}),
+        n_reference=n_reference,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("n", "n_flagged", "n_reference", "reason"),
+    [
+        (1_500_000, 140_981, 1_500_000, "more_flagged"),  # 9.4% of 5%: 1.9x, far past noise
+        (200, 19, 200, "few_flagged"),  # 9.5% of 5% on 200 samples: within noise
+        (1_000, 210, 1_000, "many_flagged"),  # 21%: over 2x
+        (1_000, 50, 1_000, "few_flagged"),
+    ],
+)
+def test_the_queue_says_more_than_chance_only_beyond_sampling_noise(
+    n, n_flagged, n_reference, reason
+) -> None:
+    finding = review_findings(_queue(n, n_flagged, n_reference))[0]
+    assert finding.reason == reason
+    assert finding.severity == ("ok" if reason == "few_flagged" else "warning")
+    if reason == "more_flagged":
+        assert "more than chance would flag (1.9 times the false-alarm rate" in render(finding)
+
+
+def test_under_no_shift_the_queue_rarely_claims_more_than_chance() -> None:
+    """600 seeded simulations: split and reference drawn from one distribution (300 and 500
+    samples), the threshold at the reference's 95th percentile. A warning is a false alarm."""
+    rng = np.random.default_rng(12)
+    warnings = 0
+    for _ in range(600):
+        reference, split = rng.normal(size=500), rng.normal(size=300)
+        threshold = float(np.quantile(reference, 0.95, method="higher"))
+        queue = _queue(300, int((split > threshold).sum()), 500)
+        warnings += review_findings(queue)[0].severity == "warning"
+    assert warnings / 600 <= 0.02

@@ -91,6 +91,11 @@ def _queue(finding: Finding) -> str:
             f"{base}: far more than chance would flag; the top {facts['top']} are listed for "
             "review."
         )
+    if finding.reason == "more_flagged":
+        return (
+            f"{base}: more than chance would flag ({facts['ratio']:.1f} times the false-alarm "
+            f"rate, beyond sampling noise); the top {facts['top']} are listed for review."
+        )
     return f"{base}: about what chance would flag."
 
 

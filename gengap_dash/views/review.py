@@ -65,6 +65,7 @@ class ReviewView(View):
     title = "Review queue"
     question = "Which samples of a split should a human look at first?"
     page = "pages/feature_space.py"
+    version = 2  # 2: the queue records the reference's size (its finding weighs that noise)
     order = 55
     Options = ReviewOptions
     _out: Path | None = None

@@ -23,6 +23,11 @@ unlabelled split estimated this far below validation accuracy is a warning."""
 FLAGGED_RATIO = 2.0
 """A review queue that flags at least this multiple of the false-alarm rate is a warning."""
 
+FLAGGED_Z = 3.0
+"""Below :data:`FLAGGED_RATIO`, a flagged share this many standard errors above the false-alarm
+rate is still more than chance (a warning); the standard error counts the split's binomial noise
+and the threshold's (a quantile of the reference's scores)."""
+
 
 def ood_findings(report: OODReport) -> list[Finding]:
     """Which score works best for this model; per split, how separable it is; per split, the
@@ -113,22 +118,32 @@ def ood_findings(report: OODReport) -> list[Finding]:
 def review_findings(queue: ReviewQueue) -> list[Finding]:
     """How many samples of the split the threshold flags, against the false-alarm rate."""
     share = queue.n_flagged / max(1, queue.n)
-    many = share >= FLAGGED_RATIO * queue.false_alarm
+    rate = queue.false_alarm
+    inverse_sizes = 1 / max(1, queue.n) + (1 / queue.n_reference if queue.n_reference else 0.0)
+    z = (share - rate) / math.sqrt(rate * (1 - rate) * inverse_sizes)
+    if share >= FLAGGED_RATIO * rate:
+        reason = "many_flagged"
+    elif z >= FLAGGED_Z:
+        reason = "more_flagged"
+    else:
+        reason = "few_flagged"
     return [
         Finding(
             "review.queue",
-            "warning" if many else "ok",
+            "ok" if reason == "few_flagged" else "warning",
             split=queue.split,
             metric="flagged_share",
             value=share,
             threshold=queue.false_alarm,
-            reason="many_flagged" if many else "few_flagged",
+            reason=reason,
             reference=queue.reference,
             facts={
                 "score": queue.score,
                 "n": queue.n,
                 "n_flagged": queue.n_flagged,
                 "top": len(queue.queue),
+                "ratio": share / rate,
+                "z": float(z),
             },
             view="review",
         )

@@ -30,6 +30,8 @@ class ReviewQueue:
         threshold: a sample is flagged when its score is above it.
         false_alarm: the share of the reference above ``threshold``.
         n, n_flagged: the split's samples and how many are flagged.
+        n_reference: the reference's samples (the threshold's own sampling noise; 0 when not
+            known).
         queue: the top rows, ``rank, sample_id, split, score, pred, confidence, label, flagged``
             (``label`` -1 without labels) and the sample's metadata where given.
     """
@@ -43,6 +45,7 @@ class ReviewQueue:
     n_flagged: int
     queue: pd.DataFrame
     ood_score: str = ""
+    n_reference: int = 0
 
 
 def reference_percentile(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -132,4 +135,5 @@ def review_queue(
         n_flagged=int(flagged.sum()),
         queue=queue,
         ood_score=ood_score if score == "combined" else "",
+        n_reference=int(reference_values.size),
     )
