@@ -55,7 +55,8 @@ def split_arrays(workspace, *, with_embeddings: bool = True) -> list[SplitArrays
                 logits=np.asarray(workspace.logits(name), dtype=np.float64),
                 labels=workspace.labels(name) if workspace.is_labelled(name) else None,
                 embeddings=workspace.embeddings(name) if with_embeddings else None,
-                sample_ids=frame["sample_id"].astype(str).to_numpy(),
+                # a string array (Arrow-backed), not 10M Python str objects in a numpy array
+                sample_ids=frame["sample_id"].astype(str).array,
                 times=frame[time_column].to_numpy()
                 if time_column and time_column in frame
                 else None,

@@ -32,21 +32,37 @@ KNN_MAX_TRAIN = 50_000
 _BLOCK_ROWS = 2_048
 
 
+_ROW_CHUNK = 262_144
+"""Rows per chunk of the output scores: their float64 temporaries stay small at any size."""
+
+
+def _by_row_chunks(values: np.ndarray, score) -> np.ndarray:
+    """``score`` applied to float64 chunks of rows of ``values: (n, C)`` (row-wise scores, so
+    the result is the one call on all rows would give)."""
+    values = np.asarray(values)
+    out = np.empty(values.shape[0], dtype=np.float64)
+    for start in range(0, values.shape[0], _ROW_CHUNK):
+        out[start : start + _ROW_CHUNK] = score(
+            np.asarray(values[start : start + _ROW_CHUNK], dtype=np.float64)
+        )
+    return out
+
+
 def msp_score(probs: np.ndarray) -> np.ndarray:
     """``(n,)``: ``1 - max_k probs[:, k]`` for ``probs: (n, C)``."""
-    return 1.0 - np.asarray(probs, dtype=np.float64).max(axis=1)
+    return _by_row_chunks(probs, lambda chunk: 1.0 - chunk.max(axis=1))
 
 
 def max_logit_score(logits: np.ndarray) -> np.ndarray:
     """``(n,)``: ``-max_k logits[:, k]``."""
-    return -np.asarray(logits, dtype=np.float64).max(axis=1)
+    return _by_row_chunks(logits, lambda chunk: -chunk.max(axis=1))
 
 
 def energy_score(logits: np.ndarray) -> np.ndarray:
     """``(n,)``: ``-log sum_k exp(logits[:, k])`` (stable)."""
     from scipy.special import logsumexp
 
-    return -logsumexp(np.asarray(logits, dtype=np.float64), axis=1)
+    return _by_row_chunks(logits, lambda chunk: -logsumexp(chunk, axis=1))
 
 
 @dataclass(frozen=True)

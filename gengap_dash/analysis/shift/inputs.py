@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ class SplitArrays:
         logits: ``(n, C)`` logits (log-probabilities for brought predictions).
         labels: ``(n,)`` int labels, or ``None`` for an unlabelled split.
         embeddings: ``(n, d)`` embeddings, or ``None``.
-        sample_ids: ``(n,)`` sample ids (strings).
+        sample_ids: ``(n,)`` sample ids (strings: a numpy or pandas string array).
         times: ``(n,)`` datetime64 values of the project's time column, or ``None``.
     """
 
@@ -28,7 +29,7 @@ class SplitArrays:
     logits: np.ndarray
     labels: np.ndarray | None = None
     embeddings: np.ndarray | None = None
-    sample_ids: np.ndarray | None = None
+    sample_ids: Any = None
     times: np.ndarray | None = None
 
     @property
