@@ -226,18 +226,34 @@ def compute(
     reason = view.unavailable(workspace)
     if reason:
         raise ProjectError(reason)
-    if not use_cache:
-        return view.compute(workspace, options)
-    cache = result_cache(workspace)
-    key = result_key(view, workspace, options)
-    found, result = cache.load(view.name, key, light=light)
-    if found:
+    try:
+        if not use_cache:
+            return view.compute(workspace, options)
+        cache = result_cache(workspace)
+        key = result_key(view, workspace, options)
+        found, result = cache.load(view.name, key, light=light)
+        if found:
+            return result
+        if on_miss is not None:
+            on_miss()
+        result = view.compute(workspace, options)
+        cache.store(view.name, key, result)
         return result
-    if on_miss is not None:
-        on_miss()
-    result = view.compute(workspace, options)
-    cache.store(view.name, key, result)
-    return result
+    finally:
+        release_unused_memory()
+
+
+def release_unused_memory() -> None:
+    """Hand memory freed by a computation back to the system: Arrow's allocator (mimalloc)
+    keeps freed buffers for reuse, so a process that computes several views at 10,000,000
+    predictions (``gengap summary``) grew by the largest intermediate of each (7.8 GB peak
+    at 10M; 5.8 GB when released after each view)."""
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
 
 
 def cached(
